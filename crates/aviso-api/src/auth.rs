@@ -1,0 +1,128 @@
+//! API keys: generation, hashing, and the caller's identity on each request.
+
+use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::ApiState;
+use aviso_core::model::{KeyScope, Tenant};
+use aviso_core::TenantId;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// The admin key: everything.
+    Admin,
+    /// A tenant key: that tenant only.
+    Tenant(TenantId),
+}
+
+impl Principal {
+    /// Fails with 403 unless the caller is the admin.
+    pub fn require_admin(&self) -> ApiResult<()> {
+        match self {
+            Self::Admin => Ok(()),
+            Self::Tenant(_) => Err(ApiError::forbidden("this operation needs an admin key")),
+        }
+    }
+
+    /// Loads a tenant by id or uid, as this caller sees it: a tenant key only
+    /// sees its own tenant, anything else is 404.
+    pub async fn tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
+        let t = state
+            .store
+            .get_tenant(id_or_uid)
+            .await
+            .or_not_found("tenant")?;
+        match self {
+            Self::Tenant(own) if *own != t.id => Err(ApiError::not_found("tenant")),
+            _ => Ok(t),
+        }
+    }
+}
+
+/// A fresh API key: `avk_` and 43 characters of base64url (32 random bytes).
+pub fn generate_key() -> String {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    format!("avk_{}", B64.encode(raw))
+}
+
+/// The stored form of a key: hex SHA-256. Keys are 256-bit random values, so a
+/// fast hash is enough; a password hash would only slow every request.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl FromRequestParts<ApiState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization header: send `Bearer <api key>`")
+            })?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be `Bearer <api key>`")
+            })?;
+        let hash = hash_key(key);
+        if state.cfg.admin_key_hash.as_deref() == Some(hash.as_str()) {
+            return Ok(Self::Admin);
+        }
+        if let Some(p) = state.keys.get(&hash) {
+            return Ok(p);
+        }
+        let found = state.store.find_api_key(&hash).await?;
+        let principal = match found.map(|k| k.scope) {
+            Some(KeyScope::Admin) => Self::Admin,
+            Some(KeyScope::Tenant(t)) => Self::Tenant(t),
+            None => return Err(ApiError::unauthorized("unknown API key")),
+        };
+        state.keys.insert(hash, principal.clone());
+        Ok(principal)
+    }
+}
+
+/// Verified keys, so most requests skip the store. Cleared whenever a key or
+/// tenant is deleted.
+#[derive(Default)]
+pub struct KeyCache(std::sync::RwLock<std::collections::HashMap<String, Principal>>);
+
+impl KeyCache {
+    fn get(&self, hash: &str) -> Option<Principal> {
+        self.0.read().ok()?.get(hash).cloned()
+    }
+
+    fn insert(&self, hash: String, p: Principal) {
+        if let Ok(mut m) = self.0.write() {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(hash, p);
+        }
+    }
+
+    /// Forgets every cached key.
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.0.write() {
+            m.clear();
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Aviso's HTTP API: `/v1` resources, health probes, one error shape.
+//!
+//! Handlers are thin: extract, call the store or dispatcher, shape the answer.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod routes;
+mod views;
+
+use aviso_core::policy::DeliveryPolicy;
+use aviso_core::Dur;
+use aviso_dispatch::DispatchHandle;
+use aviso_store::Store;
+use axum::Router;
+use std::sync::Arc;
+
+/// Settings the API needs.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Accept `http://` endpoint URLs.
+    pub allow_http: bool,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Fills the policy fields an endpoint leaves out.
+    pub default_policy: DeliveryPolicy,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_rotation_grace: Dur,
+    /// Hash of the admin key given in config, if any.
+    pub admin_key_hash: Option<String>,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The dispatcher's fast path.
+    pub dispatch: DispatchHandle,
+    /// Settings.
+    pub cfg: Arc<ApiConfig>,
+    /// Verified API keys.
+    pub keys: Arc<auth::KeyCache>,
+}
+
+impl ApiState {
+    /// Bundles the parts.
+    pub fn new(store: Arc<dyn Store>, dispatch: DispatchHandle, cfg: ApiConfig) -> Self {
+        Self {
+            store,
+            dispatch,
+            cfg: Arc::new(cfg),
+            keys: Arc::default(),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: ApiState) -> Router {
+    routes::router()
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(error::ApiError::internal(
+                "handler panicked",
+            ))
+        }))
+        .with_state(state)
+}

@@ -1,0 +1,183 @@
+//! `/v1/tenants/{tenant}/events`: publish (202 once committed), read, and the
+//! polling feed.
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::extract::{decode_cursor, encode_cursor, page_limit, JsonBody, QueryArgs};
+use crate::views::EventView;
+use crate::ApiState;
+use aviso_core::model::NewEvent;
+use aviso_core::name::{EventTypeName, EventTypePattern};
+use aviso_core::{EventId, Timestamp};
+use aviso_store::EventQuery;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishInput {
+    #[serde(rename = "type")]
+    event_type: EventTypeName,
+    payload: Box<RawValue>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Option<String>> {
+    let header = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("Idempotency-Key must be visible ASCII")
+                        .at("Idempotency-Key")
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let key = match (header, body) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(
+                ApiError::invalid("differs from the Idempotency-Key header").at("idempotency_key")
+            )
+        }
+        (h, b) => h.or(b),
+    };
+    if let Some(k) = &key {
+        super::check_text("idempotency_key", k, 1, 256)?;
+    }
+    Ok(key)
+}
+
+/// `POST …/events`: validates, routes and commits the event with all its
+/// deliveries in one transaction, then hands them to the dispatcher.
+#[tracing::instrument(skip_all, fields(tenant = %t, event_type, event))]
+pub async fn publish(
+    State(s): State<ApiState>,
+    p: Principal,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<PublishInput>,
+) -> ApiResult<Response> {
+    let tenant = p.tenant(&s, &t).await?;
+    let key = idempotency_key(&headers, b.idempotency_key)?;
+    tracing::Span::current().record("event_type", b.event_type.as_str());
+    let et = s
+        .store
+        .get_event_type(b.event_type.as_str())
+        .await
+        .or_not_found("event type")
+        .map_err(|_| {
+            ApiError::invalid(format!("unknown event type `{}`", b.event_type)).at("type")
+        })?;
+    if et.archived {
+        return Err(ApiError::invalid(format!("event type `{}` is archived", et.name)).at("type"));
+    }
+    let ev = NewEvent {
+        id: EventId::new(),
+        tenant: tenant.id,
+        event_type: b.event_type,
+        payload: b.payload.get().into(),
+        idempotency_key: key,
+        created_at: Timestamp::now(),
+    };
+    let out = s.store.publish(ev, Some(s.dispatch.node_id())).await?;
+    tracing::Span::current().record("event", out.event.id.as_str());
+    let deliveries: Vec<Value> = out
+        .deliveries
+        .iter()
+        .map(|d| json!({"id": d.id, "endpoint": d.endpoint, "status": d.status}))
+        .collect();
+    let body = json!({
+        "id": out.event.id, "type": out.event.event_type, "created_at": out.event.created_at,
+        "deliveries": deliveries,
+    });
+    if out.created {
+        s.dispatch.submit(out.jobs);
+        Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    } else {
+        Ok((
+            StatusCode::ACCEPTED,
+            [("idempotent-replayed", "true")],
+            Json(body),
+        )
+            .into_response())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedArgs {
+    /// Cursor from a previous page's `next_cursor`.
+    after: Option<String>,
+    /// Comma-separated names or `ENTITY.*` patterns.
+    types: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET …/events`: the tenant's events in commit order. `next_cursor` is
+/// always given, so a poller keeps it and asks again later.
+pub async fn list(
+    State(s): State<ApiState>,
+    p: Principal,
+    Path(t): Path<String>,
+    QueryArgs(q): QueryArgs<FeedArgs>,
+) -> ApiResult<Json<Value>> {
+    let tenant = p.tenant(&s, &t).await?;
+    let after_seq = match q.after.as_deref() {
+        None => None,
+        Some(c) => Some(decode_cursor(c)?.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("cursor is not one this server issued").at("after")
+        })?),
+    };
+    let types = q
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            EventTypePattern::parse(x).map_err(|e| ApiError::bad_request(e.to_string()).at("types"))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let limit = page_limit(q.limit)?;
+    let events = s
+        .store
+        .list_events(
+            &tenant.id,
+            EventQuery {
+                after_seq,
+                types,
+                limit,
+            },
+        )
+        .await?;
+    let next = events.last().map(|e| e.seq).or(after_seq);
+    let data: Vec<_> = events.iter().map(|e| EventView::of(e, None)).collect();
+    Ok(Json(
+        json!({"data": data, "next_cursor": next.map(|n| encode_cursor(&n.to_string()))}),
+    ))
+}
+
+/// `GET …/events/{evt}`: with its deliveries.
+pub async fn show(
+    State(s): State<ApiState>,
+    p: Principal,
+    Path((t, evt)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = p.tenant(&s, &t).await?;
+    let id = EventId::parse(&evt).map_err(|_| ApiError::not_found("event"))?;
+    let (e, d) = s
+        .store
+        .get_event(&tenant.id, &id)
+        .await
+        .or_not_found("event")?;
+    Ok(Json(
+        serde_json::to_value(EventView::of(&e, Some(&d))).map_err(ApiError::internal)?,
+    ))
+}

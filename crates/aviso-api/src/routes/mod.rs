@@ -1,0 +1,95 @@
+//! The route table: one module per resource.
+
+mod deliveries;
+mod endpoints;
+mod event_types;
+mod events;
+mod health;
+mod keys;
+mod tenants;
+
+use crate::error::ApiError;
+use crate::ApiState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Every route of the API.
+pub fn router() -> Router<ApiState> {
+    let t = "/v1/tenants/{tenant}";
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(
+            "/v1/event-types",
+            get(event_types::list).post(event_types::create),
+        )
+        .route(
+            "/v1/event-types/{name}",
+            get(event_types::show)
+                .patch(event_types::update)
+                .delete(event_types::archive),
+        )
+        .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            t,
+            get(tenants::show)
+                .patch(tenants::update)
+                .delete(tenants::delete),
+        )
+        .route("/v1/api-keys", post(keys::create))
+        .route("/v1/api-keys/{key}", axum::routing::delete(keys::delete))
+        .route(
+            &format!("{t}/endpoints"),
+            get(endpoints::list).post(endpoints::create),
+        )
+        .route(
+            &format!("{t}/endpoints/{{ep}}"),
+            get(endpoints::show)
+                .put(endpoints::replace)
+                .patch(endpoints::update)
+                .delete(endpoints::delete),
+        )
+        .route(
+            &format!("{t}/endpoints/{{ep}}/secret"),
+            get(endpoints::secret),
+        )
+        .route(
+            &format!("{t}/endpoints/{{ep}}/secret/rotate"),
+            post(endpoints::rotate_secret),
+        )
+        .route(
+            &format!("{t}/endpoints/{{ep}}/deliveries"),
+            get(deliveries::list),
+        )
+        .route(
+            &format!("{t}/events"),
+            get(events::list).post(events::publish),
+        )
+        .route(&format!("{t}/events/{{evt}}"), get(events::show))
+        .route(&format!("{t}/deliveries/{{dlv}}"), get(deliveries::show))
+        .route(
+            &format!("{t}/deliveries/{{dlv}}/resend"),
+            post(deliveries::resend),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+}
+
+/// Checks a free-text field: length bounds and no control characters.
+pub(crate) fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(
+            ApiError::invalid(format!("{field} must have {min} to {max} characters")).at(field),
+        );
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(
+            ApiError::invalid(format!("{field} must not contain control characters")).at(field),
+        );
+    }
+    Ok(())
+}

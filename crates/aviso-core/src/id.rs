@@ -1,0 +1,121 @@
+//! Prefixed, time-sortable ids (`evt_01J…`): a ULID behind a resource prefix.
+
+use crate::ParseError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::sync::Mutex;
+
+/// ULIDs are only time-ordered to the millisecond; a process-wide monotonic
+/// generator keeps ids made in the same millisecond in creation order too.
+fn next_ulid() -> ulid::Ulid {
+    static GEN: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut g = GEN.lock().unwrap_or_else(|p| p.into_inner());
+    g.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The resource prefix, without the underscore.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id, sortable by creation time (strictly increasing within this process).
+            pub fn new() -> Self {
+                Self(format!("{}_{}", $prefix, next_ulid()))
+            }
+
+            /// Parses `prefix_<ULID>`.
+            pub fn parse(s: &str) -> Result<Self, ParseError> {
+                let rest = s
+                    .strip_prefix(concat!($prefix, "_"))
+                    .ok_or_else(|| ParseError::new(format!("expected an id starting with `{}_`", $prefix)))?;
+                ulid::Ulid::from_string(rest)
+                    .map_err(|_| ParseError::new(format!("`{s}` is not a valid {} id", $prefix)))?;
+                Ok(Self(s.to_owned()))
+            }
+
+            /// Wraps a value read back from the store, which only holds valid ids.
+            pub fn from_trusted(s: String) -> Self {
+                Self(s)
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+prefixed_id!(/// An event.
+    EventId, "evt");
+prefixed_id!(/// An endpoint (subscription).
+    EndpointId, "ep");
+prefixed_id!(/// A delivery: one event to one endpoint.
+    DeliveryId, "dlv");
+prefixed_id!(/// One HTTP attempt of a delivery.
+    AttemptId, "att");
+prefixed_id!(/// A tenant.
+    TenantId, "ten");
+prefixed_id!(/// A partner.
+    PartnerId, "par");
+prefixed_id!(/// An API key.
+    KeyId, "key");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_wrong_prefix() {
+        let id = EventId::new();
+        assert!(id.as_str().starts_with("evt_"));
+        assert_eq!(EventId::parse(id.as_str()).unwrap(), id);
+        assert!(EventId::parse(&id.as_str().replace("evt_", "ep_")).is_err());
+        assert!(EventId::parse("evt_notaulid").is_err());
+    }
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let ids: Vec<TenantId> = (0..1000).map(|_| TenantId::new()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids made in the same millisecond stay ordered"
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! The dispatcher actor: one task owning the endpoint cache, the lanes and
+//! the timer heap. Sends, endpoint loads and scans run in their own tasks and
+//! report back over one channel, so the loop never waits on the network.
+
+use crate::config::DispatcherConfig;
+use crate::decision::{decide, next_try};
+use crate::dispatcher::spawn_release;
+use crate::lanes::Lanes;
+use crate::outcomes;
+use crate::sender::Sender;
+use crate::timers::Timers;
+use aviso_core::model::{Attempt, Endpoint};
+use aviso_core::{DeliveryId, EndpointId, Timestamp};
+use aviso_store::{AttemptOutcome, DispatchJob, NextStep, Store, StoreError};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+mod scan;
+mod shutdown;
+
+/// Most fast-path jobs taken from the ready queue per loop turn.
+const READY_BATCH: usize = 256;
+/// How long aborted sends get to report back at shutdown.
+const ABORT_WAIT: Duration = Duration::from_secs(1);
+
+/// What the actor's helper tasks report.
+// `Done` is by far the most frequent report; boxing it to shrink the rare ones
+// would add an allocation per attempt.
+#[allow(clippy::large_enum_variant)]
+enum Event {
+    Done {
+        job: DispatchJob,
+        endpoint: Arc<Endpoint>,
+        attempt: Option<Attempt>,
+    },
+    Loaded {
+        id: EndpointId,
+        result: aviso_store::Result<Arc<Endpoint>>,
+    },
+    Scanned {
+        result: aviso_store::Result<Vec<DispatchJob>>,
+        limit: usize,
+    },
+}
+
+/// Jobs waiting for their endpoint's configuration to load.
+struct Loading {
+    jobs: Vec<DispatchJob>,
+    /// Invalidated while loading: load again before using the result.
+    stale: bool,
+}
+
+pub(crate) struct Actor {
+    store: Arc<dyn Store>,
+    cfg: DispatcherConfig,
+    sender: Sender,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    ready_rx: mpsc::Receiver<DispatchJob>,
+    ready_open: bool,
+    invalidate_rx: mpsc::UnboundedReceiver<EndpointId>,
+    wake: Arc<Notify>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    outcome_tx: Option<mpsc::Sender<AttemptOutcome>>,
+    writer: Option<JoinHandle<()>>,
+    endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    loading: HashMap<EndpointId, Loading>,
+    lanes: Lanes,
+    timers: Timers,
+    to_release: Vec<DeliveryId>,
+    scanning: bool,
+    rescan: bool,
+    stopping: bool,
+    abort_sends: CancellationToken,
+}
+
+impl Actor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        cfg: DispatcherConfig,
+        sender: Sender,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+        ready_rx: mpsc::Receiver<DispatchJob>,
+        invalidate_rx: mpsc::UnboundedReceiver<EndpointId>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (outcome_tx, outcome_rx) = mpsc::channel(cfg.outcome_batch.max(1) * 4);
+        let writer = tracker.spawn(outcomes::run(
+            store.clone(),
+            outcome_rx,
+            cfg.outcome_batch,
+            cancel.clone(),
+        ));
+        Self {
+            lanes: Lanes::new(cfg.lane_queue),
+            timers: Timers::new(cfg.timer_capacity),
+            store,
+            cfg,
+            sender,
+            cancel,
+            tracker,
+            ready_rx,
+            ready_open: true,
+            invalidate_rx,
+            wake,
+            events_tx,
+            events_rx,
+            outcome_tx: Some(outcome_tx),
+            writer: Some(writer),
+            endpoints: HashMap::new(),
+            loading: HashMap::new(),
+            to_release: Vec::new(),
+            scanning: false,
+            rescan: false,
+            stopping: false,
+            abort_sends: CancellationToken::new(),
+        }
+    }
+
+    /// Runs until `cancel` fires, then shuts down gracefully.
+    #[tracing::instrument(name = "dispatcher", skip_all, fields(node = %self.cfg.node_id))]
+    pub(crate) async fn run(mut self) {
+        self.request_scan();
+        let mut tick = tokio::time::interval_at(
+            Instant::now() + self.cfg.scan_interval,
+            self.cfg.scan_interval,
+        );
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut ready = Vec::with_capacity(READY_BATCH);
+        loop {
+            let next_timer = self.timers.next_at();
+            let timer = tokio::time::sleep_until(instant_at(next_timer.unwrap_or_default()));
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
+                Some(id) = self.invalidate_rx.recv() => self.invalidate(id),
+                _ = self.wake.notified() => self.request_scan(),
+                _ = tick.tick() => self.request_scan(),
+                _ = timer, if next_timer.is_some() => self.fire_timers(),
+                n = self.ready_rx.recv_many(&mut ready, READY_BATCH), if self.ready_open => {
+                    self.ready_open = n > 0;
+                    for job in ready.drain(..) {
+                        self.route(job);
+                    }
+                }
+            }
+            if !self.to_release.is_empty() {
+                spawn_release(
+                    &self.tracker,
+                    self.store.clone(),
+                    std::mem::take(&mut self.to_release),
+                );
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Done {
+                job,
+                endpoint,
+                attempt,
+            } => self.on_done(job, endpoint, attempt).await,
+            Event::Loaded { id, result } => self.on_loaded(id, result),
+            Event::Scanned { result, limit } => self.on_scanned(result, limit),
+        }
+    }
+
+    /// Puts a job in its endpoint's lane, loading the endpoint first if needed.
+    fn route(&mut self, job: DispatchJob) {
+        if self.stopping {
+            self.to_release.push(job.delivery);
+            return;
+        }
+        if let Some(loading) = self.loading.get_mut(&job.endpoint) {
+            loading.jobs.push(job);
+            return;
+        }
+        let Some(endpoint) = self.endpoints.get(&job.endpoint).cloned() else {
+            let id = job.endpoint.clone();
+            self.loading.insert(
+                id.clone(),
+                Loading {
+                    jobs: vec![job],
+                    stale: false,
+                },
+            );
+            self.spawn_load(id);
+            return;
+        };
+        if !endpoint.spec.enabled {
+            self.to_release.push(job.delivery);
+            return;
+        }
+        if let Err(delivery) = self.lanes.push(job) {
+            self.to_release.push(delivery);
+        }
+        self.pump(&endpoint);
+    }
+
+    /// Starts sends from an endpoint's lane up to its in-flight limit.
+    fn pump(&mut self, endpoint: &Arc<Endpoint>) {
+        let max = usize::from(endpoint.spec.policy.max_in_flight.0).max(1);
+        while let Some(job) = self.lanes.start_next(&endpoint.id, max) {
+            self.spawn_send(job, endpoint.clone());
+        }
+    }
+
+    fn spawn_send(&self, job: DispatchJob, endpoint: Arc<Endpoint>) {
+        let span = tracing::debug_span!(
+            "attempt",
+            event = %job.event,
+            endpoint = %job.endpoint,
+            delivery = %job.delivery,
+            attempt = job.attempts + 1,
+        );
+        let sender = self.sender.clone();
+        let tx = self.events_tx.clone();
+        let abort = self.abort_sends.clone();
+        let task = async move {
+            let attempt = tokio::select! {
+                biased;
+                _ = abort.cancelled() => None,
+                attempt = sender.send(&endpoint, &job) => Some(attempt),
+            };
+            let _ = tx.send(Event::Done {
+                job,
+                endpoint,
+                attempt,
+            });
+        };
+        self.tracker.spawn(task.instrument(span));
+    }
+
+    fn spawn_load(&self, id: EndpointId) {
+        let store = self.store.clone();
+        let tx = self.events_tx.clone();
+        self.tracker.spawn(async move {
+            let result = store.get_endpoint_by_id(&id).await.map(Arc::new);
+            let _ = tx.send(Event::Loaded { id, result });
+        });
+    }
+
+    fn on_loaded(&mut self, id: EndpointId, result: aviso_store::Result<Arc<Endpoint>>) {
+        let Some(loading) = self.loading.remove(&id) else {
+            return;
+        };
+        if loading.stale && !self.stopping {
+            self.loading.insert(
+                id.clone(),
+                Loading {
+                    jobs: loading.jobs,
+                    stale: false,
+                },
+            );
+            self.spawn_load(id);
+            return;
+        }
+        match result {
+            Ok(endpoint) => {
+                if !endpoint.spec.enabled {
+                    tracing::debug!(endpoint = %id, jobs = loading.jobs.len(), "endpoint disabled; releasing its jobs");
+                }
+                self.endpoints.insert(id, endpoint);
+                for job in loading.jobs {
+                    self.route(job);
+                }
+            }
+            Err(StoreError::NotFound) => {
+                tracing::debug!(endpoint = %id, jobs = loading.jobs.len(), "endpoint gone; dropping its jobs");
+            }
+            Err(err) => {
+                tracing::warn!(endpoint = %id, error = %err, "loading endpoint failed; releasing its jobs");
+                self.to_release
+                    .extend(loading.jobs.into_iter().map(|j| j.delivery));
+            }
+        }
+    }
+
+    /// Records an attempt and decides the delivery's next step.
+    async fn on_done(
+        &mut self,
+        job: DispatchJob,
+        endpoint: Arc<Endpoint>,
+        attempt: Option<Attempt>,
+    ) {
+        self.lanes.finish(&job.endpoint);
+        match attempt {
+            // Aborted at shutdown: the row stays pending; let the scan have it.
+            None => self.to_release.push(job.delivery.clone()),
+            Some(attempt) => {
+                let now = Timestamp::now();
+                let r = rand::thread_rng().gen_range(-1.0..=1.0);
+                let mut next = decide(&endpoint.spec.policy, &job, &attempt, now, r);
+                if let NextStep::Retry { at, keep_claim } = &mut next {
+                    *keep_claim =
+                        !self.stopping && self.timers.push(*at, next_try(&job, *at)).is_ok();
+                }
+                tracing::debug!(
+                    event = %job.event,
+                    endpoint = %job.endpoint,
+                    delivery = %job.delivery,
+                    attempt = job.attempts + 1,
+                    status = attempt.status_code,
+                    error = attempt.error.map(|e| e.as_str()),
+                    duration_ms = attempt.duration_ms,
+                    next = ?next,
+                    "attempt finished"
+                );
+                self.write_outcome(AttemptOutcome { attempt, next }).await;
+            }
+        }
+        if let Some(current) = self.endpoints.get(&job.endpoint).cloned() {
+            if current.spec.enabled {
+                self.pump(&current);
+            }
+        }
+    }
+
+    async fn write_outcome(&mut self, outcome: AttemptOutcome) {
+        let Some(tx) = &self.outcome_tx else { return };
+        // A full channel pauses the actor: back-pressure from a slow store.
+        if tx.send(outcome).await.is_err() {
+            tracing::error!("outcome writer stopped; an outcome was lost");
+        }
+    }
+
+    fn invalidate(&mut self, id: EndpointId) {
+        self.endpoints.remove(&id);
+        if let Some(loading) = self.loading.get_mut(&id) {
+            loading.stale = true;
+            return;
+        }
+        let jobs = self.lanes.take_queued(&id);
+        if !jobs.is_empty() {
+            self.loading
+                .insert(id.clone(), Loading { jobs, stale: false });
+            self.spawn_load(id);
+        }
+    }
+}
+
+/// The tokio instant of a wall-clock time (now, if it has passed).
+fn instant_at(at: Timestamp) -> Instant {
+    Instant::now() + Timestamp::now().until(at)
+}

@@ -1,0 +1,255 @@
+//! The HTTP sender against a real receiver on a loopback port.
+
+mod common;
+
+use aviso_core::auth::{HeaderName, HeaderValue, ReceiverAuth};
+use aviso_core::model::{AttemptError, Endpoint};
+use aviso_core::policy::{DeliveryPolicy, SuccessCodes, Timeout};
+use aviso_core::Dur;
+use aviso_dispatch::{Sender, SenderConfig};
+use common::{endpoint, job, Receiver};
+use std::time::Duration;
+
+fn open_sender() -> Sender {
+    Sender::new(SenderConfig {
+        allow_http: true,
+        allow_private_destinations: true,
+        user_agent: "Aviso-test/1".into(),
+        ..SenderConfig::default()
+    })
+    .unwrap()
+}
+
+fn guarded_sender() -> Sender {
+    Sender::new(SenderConfig {
+        allow_http: true,
+        ..SenderConfig::default()
+    })
+    .unwrap()
+}
+
+fn header<'a>(r: &'a common::Received, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("missing {name}"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sends_the_exact_body_signed_with_auth_and_extra_headers() {
+    let rx = Receiver::start().await;
+    let mut ep = endpoint(&rx.url("/hook"), DeliveryPolicy::default());
+    ep.spec.auth = ReceiverAuth::Bearer {
+        token: HeaderValue::parse("t0ken").unwrap(),
+    };
+    ep.spec.headers.0.insert(
+        HeaderName::parse("X-Env").unwrap(),
+        HeaderValue::parse("prod").unwrap(),
+    );
+    let payload = "{\"a\": 1,   \"name\":\"Jos\u{e9}\" }";
+    let j = job(&ep, payload);
+
+    let attempt = open_sender().send(&ep, &j).await;
+
+    assert_eq!((attempt.status_code, attempt.error), (Some(200), None));
+    assert_eq!(attempt.delivery, j.delivery);
+    assert_eq!(attempt.response_snippet.as_deref(), Some("ok"));
+    assert!(attempt
+        .response_headers
+        .iter()
+        .any(|(k, _)| k == "content-length"));
+    let got = rx.requests().pop().unwrap();
+    assert_eq!(got.body.as_ref(), payload.as_bytes());
+    assert_eq!(header(&got, "content-type"), "application/json");
+    assert_eq!(header(&got, "user-agent"), "Aviso-test/1");
+    assert_eq!(header(&got, "webhook-id"), j.event.as_str());
+    assert_eq!(header(&got, "authorization"), "Bearer t0ken");
+    assert_eq!(header(&got, "x-env"), "prod");
+    let ts: i64 = header(&got, "webhook-timestamp").parse().unwrap();
+    assert!((ts - aviso_core::Timestamp::now().unix_seconds()).abs() < 60);
+    let wh = standardwebhooks::Webhook::new(&ep.secrets.current.expose()).unwrap();
+    wh.verify(&got.body, &got.headers)
+        .expect("signature verifies");
+}
+
+#[tokio::test]
+async fn basic_and_header_auth_arrive() {
+    let rx = Receiver::start().await;
+    let mut ep = endpoint(&rx.url("/"), DeliveryPolicy::default());
+    let sender = open_sender();
+    ep.spec.auth = ReceiverAuth::Basic {
+        username: HeaderValue::parse("u").unwrap(),
+        password: HeaderValue::parse("p").unwrap(),
+    };
+    sender.send(&ep, &job(&ep, "{}")).await;
+    ep.spec.auth = ReceiverAuth::Header {
+        name: HeaderName::parse("X-Api-Key").unwrap(),
+        value: HeaderValue::parse("k1").unwrap(),
+    };
+    sender.send(&ep, &job(&ep, "{}")).await;
+    let got = rx.requests();
+    assert_eq!(header(&got[0], "authorization"), "Basic dTpw");
+    assert_eq!(header(&got[1], "x-api-key"), "k1");
+    assert!(got[1].headers.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let rx = Receiver::start().await;
+    let ep = endpoint(&rx.url("/redirect"), DeliveryPolicy::default());
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(
+        (attempt.status_code, attempt.error),
+        (Some(302), Some(AttemptError::Status))
+    );
+    assert!(attempt
+        .response_headers
+        .iter()
+        .any(|(k, v)| k == "location" && v == "/landed"));
+    assert_eq!(rx.count(), 1, "the redirect target was not requested");
+}
+
+#[tokio::test]
+async fn only_listed_statuses_count_as_success() {
+    let rx = Receiver::start().await;
+    rx.answer_always(202);
+    let sender = open_sender();
+    for (codes, error) in [("201", Some(AttemptError::Status)), ("200,202", None)] {
+        let success = SuccessCodes::parse(codes).unwrap();
+        let ep = endpoint(
+            &rx.url("/"),
+            DeliveryPolicy {
+                success,
+                ..DeliveryPolicy::default()
+            },
+        );
+        let attempt = sender.send(&ep, &job(&ep, "{}")).await;
+        assert_eq!(
+            (attempt.status_code, attempt.error),
+            (Some(202), error),
+            "{codes}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_receiver_times_out() {
+    let rx = Receiver::start().await;
+    let policy = DeliveryPolicy {
+        timeout: Timeout(Dur(Duration::from_millis(300))),
+        ..DeliveryPolicy::default()
+    };
+    let ep = endpoint(&rx.url("/slow"), policy);
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(
+        attempt.error,
+        Some(AttemptError::Timeout),
+        "{:?}",
+        attempt.error_detail
+    );
+    assert!(attempt.duration_ms < 3_000);
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let ep = endpoint(&format!("http://{addr}/"), DeliveryPolicy::default());
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(
+        attempt.error,
+        Some(AttemptError::Connect),
+        "{:?}",
+        attempt.error_detail
+    );
+    assert!(attempt.status_code.is_none() && attempt.error_detail.is_some());
+}
+
+#[tokio::test]
+async fn an_unknown_name_is_a_dns_error() {
+    let ep = endpoint("http://no-such-host.invalid/", DeliveryPolicy::default());
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(
+        attempt.error,
+        Some(AttemptError::Dns),
+        "{:?}",
+        attempt.error_detail
+    );
+}
+
+#[tokio::test]
+async fn the_response_snippet_is_capped() {
+    let rx = Receiver::start().await;
+    let ep = endpoint(&rx.url("/big"), DeliveryPolicy::default());
+    let sender = Sender::new(SenderConfig {
+        allow_http: true,
+        allow_private_destinations: true,
+        response_snippet_bytes: 100,
+        ..SenderConfig::default()
+    })
+    .unwrap();
+    let attempt = sender.send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(attempt.status_code, Some(200));
+    assert_eq!(attempt.response_snippet.unwrap(), "a".repeat(100));
+}
+
+async fn assert_blocked(sender: &Sender, ep: &Endpoint, rx: &Receiver) {
+    let attempt = sender.send(ep, &job(ep, "{}")).await;
+    assert_eq!(
+        attempt.error,
+        Some(AttemptError::Blocked),
+        "{}: {:?}",
+        ep.spec.url,
+        attempt.error_detail
+    );
+    assert!(attempt.status_code.is_none());
+    assert_eq!(rx.count(), 0, "{} got a request", ep.spec.url);
+}
+
+#[tokio::test]
+async fn private_destinations_are_blocked_without_sending() {
+    let rx = Receiver::start().await;
+    let port = rx.addr.port();
+    let sender = guarded_sender();
+    for url in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://[::1]:{port}/"),
+        format!("http://localhost:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+    ] {
+        assert_blocked(&sender, &endpoint(&url, DeliveryPolicy::default()), &rx).await;
+    }
+}
+
+#[tokio::test]
+async fn plain_http_is_blocked_unless_allowed() {
+    let rx = Receiver::start().await;
+    let sender = Sender::new(SenderConfig {
+        allow_private_destinations: true,
+        ..SenderConfig::default()
+    })
+    .unwrap();
+    assert_blocked(
+        &sender,
+        &endpoint(&rx.url("/"), DeliveryPolicy::default()),
+        &rx,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_handshake_is_a_tls_error() {
+    let rx = Receiver::start().await;
+    let ep = endpoint(&format!("https://{}/", rx.addr), DeliveryPolicy::default());
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(
+        attempt.error,
+        Some(AttemptError::Tls),
+        "{:?}",
+        attempt.error_detail
+    );
+}

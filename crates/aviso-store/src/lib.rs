@@ -1,0 +1,255 @@
+//! Aviso's storage: one use-case shaped [`Store`] trait and its backends.
+//!
+//! Backends translate their driver errors into [`StoreError`] here and
+//! nowhere else. SQL dialect details stay inside each backend module.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use aviso_core::model::DeliveryStatus;
+use aviso_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, EventType, NewEvent, Tenant};
+use aviso_core::name::{EventTypeName, EventTypePattern};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use std::sync::Arc;
+
+/// What went wrong in the store, in terms callers can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row (or not visible to the caller's tenant).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or state rule was broken; the text says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request cannot be stored as given; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database cannot be reached or is overloaded; try again.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug or a corrupt database).
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Result of a store call.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A page request: `after` is the key of the last item of the previous page.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// Exclusive start key (an id, or a name for event types).
+    pub after: Option<String>,
+    /// Most items to return (the caller caps it at 250).
+    pub limit: usize,
+}
+
+/// A page of results; `next` is the key to pass as `after` for the next page.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, in the list's order.
+    pub items: Vec<T>,
+    /// Present when more items may follow.
+    pub next: Option<String>,
+}
+
+/// One delivery ready to be attempted, with everything the sender needs.
+#[derive(Clone, Debug)]
+pub struct DispatchJob {
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// Its event (the `webhook-id`).
+    pub event: EventId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// The event's tenant.
+    pub tenant: TenantId,
+    /// The event's type.
+    pub event_type: EventTypeName,
+    /// The payload, byte for byte as published.
+    pub payload: Arc<str>,
+    /// Attempts made so far in all.
+    pub attempts: u32,
+    /// Attempts made so far in this round.
+    pub round_attempts: u32,
+    /// When this round began.
+    pub round_started_at: Timestamp,
+    /// When this attempt is due.
+    pub due_at: Timestamp,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NextStep {
+    /// Delivered: status `succeeded`.
+    Succeeded,
+    /// Try again at `at`; `keep_claim` keeps the row claimed by this node
+    /// (the job waits in this node's timer heap), otherwise the claim is released.
+    Retry {
+        /// Due time of the next attempt.
+        at: Timestamp,
+        /// Keep the claim (`locked_by`) on the row.
+        keep_claim: bool,
+    },
+    /// The policy gave up: status `failed`, claim released.
+    Failed,
+}
+
+/// One finished attempt and the delivery's next step, written together.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    /// The attempt to record (its `delivery` field names the delivery).
+    pub attempt: Attempt,
+    /// The delivery's new state.
+    pub next: NextStep,
+}
+
+/// What publishing produced.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The stored event (the first one, on an idempotent repeat).
+    pub event: Event,
+    /// Its deliveries.
+    pub deliveries: Vec<Delivery>,
+    /// False when the idempotency key matched an earlier event; nothing new was written.
+    pub created: bool,
+    /// Jobs for the new deliveries, claimed for the node given to `publish`
+    /// (empty on a repeat).
+    pub jobs: Vec<DispatchJob>,
+}
+
+/// Events feed query.
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    /// Only events after this `seq` (exclusive).
+    pub after_seq: Option<i64>,
+    /// Only events whose type matches one of these; empty means all.
+    pub types: Vec<EventTypePattern>,
+    /// Most events to return.
+    pub limit: usize,
+}
+
+/// The storage operations Aviso needs, shaped by use case.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> Result<()>;
+
+    // --- event types ---
+    /// Creates a type; `Conflict` if the name exists.
+    async fn create_event_type(&self, et: EventType) -> Result<EventType>;
+    /// One type by name.
+    async fn get_event_type(&self, name: &str) -> Result<EventType>;
+    /// Types ordered by name; `after` is a name.
+    async fn list_event_types(&self, page: PageRequest) -> Result<Page<EventType>>;
+    /// Replaces a type's mutable fields; `NotFound` if absent.
+    async fn update_event_type(&self, et: EventType) -> Result<EventType>;
+
+    // --- tenants ---
+    /// Creates a tenant; `Conflict` if the uid exists.
+    async fn create_tenant(&self, t: Tenant) -> Result<Tenant>;
+    /// One tenant by id (`ten_…`) or by uid.
+    async fn get_tenant(&self, id_or_uid: &str) -> Result<Tenant>;
+    /// Tenants ordered by id.
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
+    /// Replaces uid, name and metadata; `Conflict` if the new uid is taken.
+    async fn update_tenant(&self, t: Tenant) -> Result<Tenant>;
+    /// Deletes a tenant and everything it owns (endpoints, events, deliveries, attempts, keys).
+    async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
+
+    // --- endpoints ---
+    /// Creates an endpoint for its tenant.
+    async fn create_endpoint(&self, ep: Endpoint) -> Result<Endpoint>;
+    /// One endpoint of a tenant.
+    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint>;
+    /// One endpoint by id alone (for the dispatcher).
+    async fn get_endpoint_by_id(&self, id: &EndpointId) -> Result<Endpoint>;
+    /// A tenant's endpoints ordered by id.
+    async fn list_endpoints(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<Endpoint>>;
+    /// Replaces spec, secrets and disabled_reason; `NotFound` if absent for that
+    /// tenant. Disabling an endpoint cancels its pending deliveries.
+    async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint>;
+    /// Deletes an endpoint with its deliveries and their attempts.
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<()>;
+
+    // --- API keys ---
+    /// Stores a key (its hash); `Conflict` on a duplicate hash.
+    async fn create_api_key(&self, key: ApiKey) -> Result<ApiKey>;
+    /// The key with this hash, if any.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// Deletes a key.
+    async fn delete_api_key(&self, id: &KeyId) -> Result<()>;
+    /// Whether any admin key is stored.
+    async fn has_admin_key(&self) -> Result<bool>;
+
+    // --- events ---
+    /// Stores an event and one pending delivery per matching endpoint of its
+    /// tenant (enabled, event-type patterns, payload filter), in one transaction.
+    /// With an idempotency key already used by the tenant, returns the first
+    /// event and its deliveries and writes nothing. New deliveries are claimed
+    /// for `claim_for` when given, so the scan does not pick them up too.
+    async fn publish(&self, ev: NewEvent, claim_for: Option<&str>) -> Result<Published>;
+    /// One event of a tenant with its deliveries.
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<(Event, Vec<Delivery>)>;
+    /// A tenant's events in commit order (`seq` ascending).
+    async fn list_events(&self, tenant: &TenantId, q: EventQuery) -> Result<Vec<Event>>;
+
+    // --- deliveries ---
+    /// An endpoint's deliveries, newest first, optionally by status; `after` is a delivery id.
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        status: Option<DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>>;
+    /// One delivery of a tenant with its attempts (oldest first).
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<(Delivery, Vec<Attempt>)>;
+    /// Puts a finished delivery back to `pending`, due now, in a new round,
+    /// unclaimed; `Conflict` if it is already pending or its endpoint is disabled.
+    async fn resend_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery>;
+
+    // --- dispatch ---
+    /// Claims up to `limit` pending, unclaimed deliveries of enabled endpoints
+    /// due at or before `due_before`, oldest due first, for `node`, skipping
+    /// the endpoints in `exclude` (whose lanes are full on this node).
+    async fn claim_due(
+        &self,
+        node: &str,
+        due_before: Timestamp,
+        limit: usize,
+        exclude: &[EndpointId],
+    ) -> Result<Vec<DispatchJob>>;
+    /// The earliest due time among pending, unclaimed deliveries.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+    /// Releases claims so the scan can pick the rows up again.
+    async fn release_claims(&self, ids: &[DeliveryId]) -> Result<()>;
+    /// Releases claims held by nodes that are gone. On SQLite, where one
+    /// process owns the database, that is every claim; called at start.
+    async fn recover_claims(&self) -> Result<u64>;
+    /// Records attempts and updates their deliveries, all in one transaction.
+    /// Outcomes for deliveries that no longer exist are skipped; a delivery
+    /// that is no longer `pending` (cancelled meanwhile) gets its attempt
+    /// recorded but keeps its status.
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()>;
+}
+
+/// Opens the backend a database URL names and applies its migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Invalid(format!(
+            "unsupported database URL `{url}`: use sqlite://PATH"
+        )))
+    }
+}

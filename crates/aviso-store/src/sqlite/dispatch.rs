@@ -1,0 +1,179 @@
+//! Dispatch writes: claiming due work, releasing claims, recording outcomes, resending.
+
+use super::error::db_err;
+use super::reads::one;
+use super::rows::{self, to_json, DELIVERY_COLS};
+use crate::{AttemptOutcome, DispatchJob, NextStep, Result, StoreError};
+use aviso_core::model::Delivery;
+use aviso_core::name::EventTypeName;
+use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Claims up to `limit` due, unclaimed deliveries of enabled endpoints for `node`.
+pub(super) fn claim_due(
+    conn: &Connection,
+    node: &str,
+    due_before: Timestamp,
+    limit: usize,
+    exclude: &[EndpointId],
+) -> Result<Vec<DispatchJob>> {
+    let exclude: Vec<&str> = exclude.iter().map(EndpointId::as_str).collect();
+    // The exclude list travels as one JSON array so the statement stays cached.
+    let mut select = conn
+        .prepare_cached(
+            "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, d.attempts, \
+                    d.round_attempts, d.round_started_at, d.next_attempt_at \
+             FROM deliveries d \
+             JOIN endpoints p ON p.id = d.endpoint_id AND p.enabled = 1 \
+             JOIN events e ON e.id = d.event_id \
+             WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= ?1 \
+               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+             ORDER BY d.next_attempt_at LIMIT ?3",
+        )
+        .map_err(db_err)?;
+    let jobs = select
+        .query_map(
+            params![due_before.0, to_json(&exclude)?, limit as i64],
+            |r| {
+                Ok(DispatchJob {
+                    delivery: DeliveryId::from_trusted(r.get(0)?),
+                    event: EventId::from_trusted(r.get(1)?),
+                    endpoint: EndpointId::from_trusted(r.get(2)?),
+                    tenant: TenantId::from_trusted(r.get(3)?),
+                    event_type: EventTypeName::from_trusted(r.get(4)?),
+                    payload: r.get::<_, String>(5)?.into(),
+                    attempts: r.get(6)?,
+                    round_attempts: r.get(7)?,
+                    round_started_at: Timestamp(r.get(8)?),
+                    due_at: Timestamp(r.get(9)?),
+                })
+            },
+        )
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    let mut claim = conn
+        .prepare_cached("UPDATE deliveries SET locked_by = ?2 WHERE id = ?1")
+        .map_err(db_err)?;
+    for job in &jobs {
+        claim
+            .execute(params![job.delivery.as_str(), node])
+            .map_err(db_err)?;
+    }
+    Ok(jobs)
+}
+
+/// Clears the claims on these deliveries.
+pub(super) fn release_claims(conn: &Connection, ids: &[DeliveryId]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE deliveries SET locked_by = NULL WHERE id = ?1 AND locked_by IS NOT NULL",
+        )
+        .map_err(db_err)?;
+    for id in ids {
+        stmt.execute([id.as_str()]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Clears every claim (one process owns a SQLite database).
+pub(super) fn recover_claims(conn: &Connection) -> Result<u64> {
+    conn.prepare_cached("UPDATE deliveries SET locked_by = NULL WHERE locked_by IS NOT NULL")
+        .and_then(|mut s| s.execute([]))
+        .map(|n| n as u64)
+        .map_err(db_err)
+}
+
+/// Records attempts and moves their deliveries on.
+///
+/// An attempt id already stored means the outcome was recorded before (a
+/// retried write), so it is skipped whole rather than counted twice.
+pub(super) fn record_outcomes(conn: &Connection, outcomes: Vec<AttemptOutcome>) -> Result<()> {
+    let mut status = conn
+        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .map_err(db_err)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_detail, \
+             response_headers_json, response_snippet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(db_err)?;
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE deliveries SET attempts = attempts + 1, round_attempts = round_attempts + 1, \
+             last_status_code = ?2, last_error = ?3, updated_at = ?4, status = ?5, next_attempt_at = ?6, \
+             locked_by = CASE WHEN ?7 THEN locked_by ELSE NULL END \
+             WHERE id = ?1 AND status = 'pending'",
+        )
+        .map_err(db_err)?;
+    for AttemptOutcome { attempt: a, next } in outcomes {
+        let current: Option<String> = status
+            .query_row([a.delivery.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        let Some(current) = current else { continue };
+        let inserted = insert
+            .execute(params![
+                a.id.as_str(),
+                a.delivery.as_str(),
+                a.at.0,
+                a.duration_ms as i64,
+                a.status_code,
+                a.error.map(|e| e.as_str()),
+                a.error_detail,
+                to_json(&a.response_headers)?,
+                a.response_snippet
+            ])
+            .map_err(db_err)?;
+        if inserted == 0 || current != "pending" {
+            continue;
+        }
+        let updated_at =
+            a.at.0
+                .saturating_add(a.duration_ms.min(i64::MAX as u64) as i64);
+        let (new_status, next_at, keep_claim) = match next {
+            NextStep::Succeeded => ("succeeded", None, false),
+            NextStep::Retry { at, keep_claim } => ("pending", Some(at.0), keep_claim),
+            NextStep::Failed => ("failed", None, false),
+        };
+        update
+            .execute(params![
+                a.delivery.as_str(),
+                a.status_code,
+                a.error.map(|e| e.as_str()),
+                updated_at,
+                new_status,
+                next_at,
+                keep_claim
+            ])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Puts a finished delivery back to pending in a new round, due `now`.
+pub(super) fn resend_delivery(
+    conn: &Connection,
+    tenant: &TenantId,
+    id: &DeliveryId,
+    now: Timestamp,
+) -> Result<Delivery> {
+    let (status, enabled): (String, bool) = one(
+        conn,
+        "SELECT d.status, p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+         WHERE d.id = ?1 AND d.tenant_id = ?2",
+        [id.as_str(), tenant.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if status == "pending" {
+        return Err(StoreError::Conflict("delivery is already pending".into()));
+    }
+    if !enabled {
+        return Err(StoreError::Conflict("endpoint is disabled".into()));
+    }
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', round_attempts = 0, round_started_at = ?2, \
+         next_attempt_at = ?2, locked_by = NULL, updated_at = ?2 WHERE id = ?1 RETURNING {DELIVERY_COLS}"
+    );
+    one(conn, &sql, params![id.as_str(), now.0], rows::delivery)
+}

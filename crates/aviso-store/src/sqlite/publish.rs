@@ -1,0 +1,195 @@
+//! Publishing: the routing cache and the event-with-deliveries write.
+
+use super::error::{corrupt, db_err};
+use super::rows::{self, DELIVERY_COLS, EVENT_COLS};
+use super::writer::Ctx;
+use crate::{DispatchJob, Published, Result};
+use aviso_core::model::{Delivery, DeliveryStatus, EndpointSpec, Event, NewEvent};
+use aviso_core::{DeliveryId, EndpointId, TenantId};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Tenants whose routes are kept before the cache starts over.
+const ROUTES_CAP: usize = 10_000;
+
+/// A tenant's enabled endpoints with their specs.
+type TenantRoutes = Arc<Vec<(EndpointId, EndpointSpec)>>;
+
+/// Enabled endpoints per tenant, owned by the writer thread.
+///
+/// Every endpoint write passes through the writer, which invalidates the
+/// tenant's entry first, so a loaded entry is always exact.
+#[derive(Default)]
+pub(super) struct Routes {
+    by_tenant: HashMap<TenantId, TenantRoutes>,
+}
+
+impl Routes {
+    /// The tenant's enabled endpoints, loaded on first use.
+    fn get(&mut self, conn: &Connection, tenant: &TenantId) -> Result<TenantRoutes> {
+        if let Some(r) = self.by_tenant.get(tenant) {
+            return Ok(r.clone());
+        }
+        let mut stmt = conn
+            .prepare_cached("SELECT id, spec_json FROM endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([tenant.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        let mut list = Vec::new();
+        for row in rows {
+            let (id, spec) = row.map_err(db_err)?;
+            let spec = rows::spec_from_json(&spec).map_err(|e| corrupt("endpoint spec", e))?;
+            list.push((EndpointId::from_trusted(id), spec));
+        }
+        if self.by_tenant.len() >= ROUTES_CAP {
+            self.by_tenant.clear();
+        }
+        let list = Arc::new(list);
+        self.by_tenant.insert(tenant.clone(), list.clone());
+        Ok(list)
+    }
+
+    /// Forgets a tenant's routes after its endpoints change.
+    pub(super) fn invalidate(&mut self, tenant: &TenantId) {
+        self.by_tenant.remove(tenant);
+    }
+
+    /// Forgets everything (after a rollback).
+    pub(super) fn clear(&mut self) {
+        self.by_tenant.clear();
+    }
+}
+
+/// Stores an event and its deliveries, or returns the earlier one for a repeated idempotency key.
+pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) -> Result<Published> {
+    if let Some(key) = &ev.idempotency_key {
+        if let Some(event) = find_by_key(&ctx.conn, &ev.tenant, key)? {
+            let deliveries = deliveries_of(&ctx.conn, &event)?;
+            return Ok(Published {
+                event,
+                deliveries,
+                created: false,
+                jobs: Vec::new(),
+            });
+        }
+    }
+    let routes = ctx.routes.get(&ctx.conn, &ev.tenant)?;
+    let conn = &ctx.conn;
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    ev.id.as_str(),
+                    ev.tenant.as_str(),
+                    ev.event_type.as_str(),
+                    &*ev.payload,
+                    ev.idempotency_key,
+                    ev.created_at.0
+                ],
+                |r| r.get(0),
+            )
+        })
+        .map_err(db_err)?;
+    let event = Event {
+        id: ev.id,
+        tenant: ev.tenant,
+        event_type: ev.event_type,
+        payload: ev.payload,
+        idempotency_key: ev.idempotency_key,
+        created_at: ev.created_at,
+        seq,
+    };
+
+    let mut parsed = None;
+    let mut payload = || {
+        parsed
+            .get_or_insert_with(|| serde_json::from_str(&event.payload).ok())
+            .clone()
+    };
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, attempts, \
+             round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, ?7, ?6, ?6)",
+        )
+        .map_err(db_err)?;
+    let mut deliveries = Vec::new();
+    let mut jobs = Vec::new();
+    for (endpoint, spec) in routes.iter() {
+        if !spec.wants(event.event_type.as_str(), &mut payload) {
+            continue;
+        }
+        let id = DeliveryId::new();
+        insert
+            .execute(params![
+                id.as_str(),
+                event.id.as_str(),
+                endpoint.as_str(),
+                event.tenant.as_str(),
+                event.event_type.as_str(),
+                event.created_at.0,
+                claim_for.as_deref(),
+            ])
+            .map_err(db_err)?;
+        jobs.push(DispatchJob {
+            delivery: id.clone(),
+            event: event.id.clone(),
+            endpoint: endpoint.clone(),
+            tenant: event.tenant.clone(),
+            event_type: event.event_type.clone(),
+            payload: event.payload.clone(),
+            attempts: 0,
+            round_attempts: 0,
+            round_started_at: event.created_at,
+            due_at: event.created_at,
+        });
+        deliveries.push(Delivery {
+            id,
+            event: event.id.clone(),
+            endpoint: endpoint.clone(),
+            tenant: event.tenant.clone(),
+            event_type: event.event_type.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            round_attempts: 0,
+            round_started_at: event.created_at,
+            next_attempt_at: Some(event.created_at),
+            last_status_code: None,
+            last_error: None,
+            created_at: event.created_at,
+            updated_at: event.created_at,
+        });
+    }
+    Ok(Published {
+        event,
+        deliveries,
+        created: true,
+        jobs,
+    })
+}
+
+fn find_by_key(conn: &Connection, tenant: &TenantId, key: &str) -> Result<Option<Event>> {
+    let sql =
+        format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?1 AND idempotency_key = ?2");
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([tenant.as_str(), key], rows::event).optional())
+        .map_err(db_err)
+}
+
+/// An event's deliveries, oldest first.
+pub(super) fn deliveries_of(conn: &Connection, event: &Event) -> Result<Vec<Delivery>> {
+    let sql = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE event_id = ?1 ORDER BY rowid");
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map([event.id.as_str()], rows::delivery)
+        .map_err(db_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+}

@@ -1,0 +1,155 @@
+//! The storage story every backend must tell: one generic case per behaviour,
+//! instantiated per backend by `conformance!`. A new backend adds one line.
+
+#[path = "conformance/deliveries.rs"]
+mod deliveries;
+#[path = "conformance/dispatching.rs"]
+mod dispatching;
+#[path = "conformance/publishing.rs"]
+mod publishing;
+#[path = "conformance/resources.rs"]
+mod resources;
+#[path = "conformance/support.rs"]
+mod support;
+
+use aviso_store::sqlite::SqliteStore;
+use aviso_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+use support::*;
+
+/// Runs every case against the store a constructor expression builds.
+macro_rules! conformance {
+    ($backend:ident => $make:expr) => {
+        mod $backend {
+            use super::*;
+            conformance!(@cases $make;
+                resources::ping_answers,
+                resources::event_types_crud_and_pages,
+                resources::tenants_crud_conflicts_and_pages,
+                resources::endpoints_round_trip_update_and_pages,
+                resources::api_keys,
+                resources::tenants_cannot_see_each_other,
+                resources::delete_tenant_cascades,
+                publishing::publish_routes_by_type,
+                publishing::publish_applies_payload_filter,
+                publishing::publish_is_idempotent_per_tenant,
+                publishing::list_events_by_seq_and_type,
+                publishing::concurrent_publishes_all_commit_in_order,
+                dispatching::claim_due_honours_time_claims_and_exclude,
+                dispatching::release_and_recover_claims,
+                dispatching::publish_claims_for_the_given_node,
+                dispatching::record_outcomes_moves_deliveries_on,
+                dispatching::outcomes_for_cancelled_and_deleted_deliveries,
+                deliveries::resend_rules,
+                deliveries::disabling_an_endpoint_cancels_pending,
+                deliveries::list_deliveries_newest_first,
+                deliveries::deleting_an_endpoint_removes_its_deliveries,
+            );
+        }
+    };
+    (@cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $module::$case($make).await;
+            }
+        )*
+    };
+}
+
+conformance!(sqlite => fresh_store().await);
+
+/// A unique database file for one test, in a directory swept of old runs' files.
+fn temp_db_path() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    static SWEEP: Once = Once::new();
+    let dir = std::env::temp_dir().join("aviso-store-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    SWEEP.call_once(|| sweep_older_than(&dir, Duration::from_secs(600)));
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(
+        "{}-{n}-{}.db",
+        std::process::id(),
+        aviso_core::TenantId::new()
+    ))
+}
+
+/// Removes files left by earlier runs (a store gives no hook to delete its own).
+fn sweep_older_than(dir: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A SQLite store on a fresh file.
+async fn fresh_store() -> Arc<dyn Store> {
+    let url = format!("sqlite://{}", temp_db_path().display());
+    aviso_store::open(&url).await.unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening() {
+    let path = temp_db_path();
+    let url = format!("sqlite:{}", path.display());
+    let (t, p) = {
+        let db: Db = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let t = tenant(&db, "t").await;
+        endpoint(&db, &t, &[]).await;
+        let p = db
+            .publish(
+                event(&t, "A.X", serde_json::json!({"k": "v"}), 0),
+                Some("n1"),
+            )
+            .await
+            .unwrap();
+        (t, p)
+    };
+    let db: Db = Arc::new(SqliteStore::open(&url).await.unwrap());
+    assert_eq!(db.get_tenant("t").await.unwrap(), t);
+    let (event, deliveries) = db.get_event(&t.id, &p.event.id).await.unwrap();
+    assert_eq!(event, p.event);
+    assert_eq!(deliveries, p.deliveries);
+    assert_eq!(
+        db.recover_claims().await.unwrap(),
+        1,
+        "claims survive until recovered"
+    );
+    let next = db.publish(event_for(&t), None).await.unwrap();
+    assert!(next.event.seq > p.event.seq);
+    assert_eq!(
+        next.deliveries.len(),
+        1,
+        "routes load from the reopened file"
+    );
+}
+
+fn event_for(t: &aviso_core::model::Tenant) -> aviso_core::model::NewEvent {
+    event(t, "A.Y", serde_json::json!({}), 1)
+}
+
+#[tokio::test]
+async fn sqlite_open_rejects_bad_urls() {
+    assert!(aviso_store::open("sqlite://").await.is_err());
+    assert!(aviso_store::open("postgres://localhost/x").await.is_err());
+    let missing_dir = std::env::temp_dir()
+        .join("aviso-no-such-dir")
+        .join("x")
+        .join("a.db");
+    assert!(
+        aviso_store::open(&format!("sqlite://{}", missing_dir.display()))
+            .await
+            .is_err()
+    );
+}

@@ -1,0 +1,267 @@
+//! Dispatch: claims and recorded outcomes.
+
+use super::support::*;
+use aviso_core::model::DeliveryStatus;
+use aviso_core::{DeliveryId, EndpointId};
+use aviso_store::NextStep;
+use serde_json::json;
+
+pub async fn claim_due_honours_time_claims_and_exclude(db: Db) {
+    let t = tenant(&db, "t").await;
+    let ep = endpoint(&db, &t, &[]).await;
+    let u = tenant(&db, "u").await;
+    let busy = endpoint(&db, &u, &[]).await;
+    assert_eq!(db.next_due_at().await.unwrap(), None);
+    let d30 = one_delivery(&db, &t, 30).await;
+    let d10 = one_delivery(&db, &t, 10).await;
+    let d20 = one_delivery(&db, &t, 20).await;
+    let late = one_delivery(&db, &t, 500).await;
+    let excluded = one_delivery(&db, &u, 5).await;
+    assert_eq!(db.next_due_at().await.unwrap(), Some(at(5)));
+
+    let jobs = db
+        .claim_due("n1", at(100), 2, std::slice::from_ref(&busy.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&d10, &d20],
+        "oldest due first"
+    );
+    assert_eq!(jobs[0].endpoint, ep.id);
+    assert_eq!(jobs[0].tenant, t.id);
+    assert_eq!(jobs[0].due_at, at(10));
+    assert_eq!(&*jobs[0].payload, r#"{"ms":10}"#);
+    assert_eq!(jobs[0].event_type.as_str(), "A.X");
+    assert_eq!(
+        (
+            jobs[0].attempts,
+            jobs[0].round_attempts,
+            jobs[0].round_started_at
+        ),
+        (0, 0, at(10))
+    );
+
+    let jobs = db
+        .claim_due("n2", at(100), 10, std::slice::from_ref(&busy.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&d30],
+        "claimed rows are not returned twice"
+    );
+    assert_eq!(db.next_due_at().await.unwrap(), Some(at(5)));
+    let jobs = db
+        .claim_due("n2", at(100), 10, &[EndpointId::new()])
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&excluded]
+    );
+    assert_eq!(db.next_due_at().await.unwrap(), Some(at(500)));
+    assert!(db
+        .claim_due("n1", at(499), 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    let jobs = db.claim_due("n1", at(500), 10, &[]).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&late],
+        "due at exactly due_before"
+    );
+    assert_eq!(db.next_due_at().await.unwrap(), None);
+    assert!(db
+        .claim_due("n1", at(10_000), 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn release_and_recover_claims(db: Db) {
+    let t = tenant(&db, "t").await;
+    endpoint(&db, &t, &[]).await;
+    let mut delivery_ids = Vec::new();
+    for ms in 1..=4 {
+        delivery_ids.push(one_delivery(&db, &t, ms).await);
+    }
+    assert_eq!(db.claim_due("n1", at(100), 10, &[]).await.unwrap().len(), 4);
+    db.release_claims(&delivery_ids[..1]).await.unwrap();
+    db.release_claims(&[]).await.unwrap();
+    let jobs = db.claim_due("n2", at(100), 10, &[]).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&delivery_ids[0]]
+    );
+    assert_eq!(db.recover_claims().await.unwrap(), 4);
+    assert_eq!(db.next_due_at().await.unwrap(), Some(at(1)));
+    assert_eq!(db.claim_due("n3", at(100), 10, &[]).await.unwrap().len(), 4);
+    assert_eq!(db.recover_claims().await.unwrap(), 4);
+    assert_eq!(db.recover_claims().await.unwrap(), 0);
+}
+
+pub async fn publish_claims_for_the_given_node(db: Db) {
+    let t = tenant(&db, "t").await;
+    endpoint(&db, &t, &[]).await;
+    let mine = db
+        .publish(event(&t, "A.X", json!({}), 0), Some("n1"))
+        .await
+        .unwrap();
+    assert_eq!(mine.jobs.len(), 1);
+    assert!(
+        db.claim_due("n2", at(100), 10, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "already claimed"
+    );
+    assert_eq!(db.next_due_at().await.unwrap(), None);
+    let free = one_delivery(&db, &t, 1).await;
+    assert_eq!(
+        db.claim_due("n2", at(100), 10, &[]).await.unwrap()[0].delivery,
+        free
+    );
+    db.release_claims(&[mine.jobs[0].delivery.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.claim_due("n2", at(100), 10, &[]).await.unwrap()[0].delivery,
+        mine.jobs[0].delivery
+    );
+}
+
+pub async fn record_outcomes_moves_deliveries_on(db: Db) {
+    let t = tenant(&db, "t").await;
+    endpoint(&db, &t, &[]).await;
+    let ok = one_delivery(&db, &t, 0).await;
+    let retry_kept = one_delivery(&db, &t, 1).await;
+    let retry_free = one_delivery(&db, &t, 2).await;
+    let failed = one_delivery(&db, &t, 3).await;
+    assert_eq!(db.claim_due("n1", at(10), 10, &[]).await.unwrap().len(), 4);
+
+    let success = outcome(&ok, 20, Some(200), NextStep::Succeeded);
+    db.record_outcomes(vec![
+        success.clone(),
+        outcome(
+            &retry_kept,
+            21,
+            Some(503),
+            NextStep::Retry {
+                at: at(1_000),
+                keep_claim: true,
+            },
+        ),
+        outcome(
+            &retry_free,
+            22,
+            None,
+            NextStep::Retry {
+                at: at(2_000),
+                keep_claim: false,
+            },
+        ),
+        outcome(&failed, 23, Some(410), NextStep::Failed),
+        outcome(&DeliveryId::new(), 24, Some(200), NextStep::Succeeded), // unknown: skipped
+    ])
+    .await
+    .unwrap();
+    db.record_outcomes(vec![]).await.unwrap();
+
+    let (d, attempts) = db.get_delivery(&t.id, &ok).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.round_attempts, d.next_attempt_at),
+        (DeliveryStatus::Succeeded, 1, 1, None)
+    );
+    assert_eq!(d.last_status_code, Some(200));
+    assert_eq!(attempts, vec![success.attempt]);
+
+    let (d, attempts) = db.get_delivery(&t.id, &retry_kept).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at),
+        (DeliveryStatus::Pending, 1, Some(at(1_000)))
+    );
+    assert_eq!(
+        (d.last_status_code, d.last_error),
+        (Some(503), Some(aviso_core::model::AttemptError::Status))
+    );
+    assert_eq!(attempts.len(), 1);
+
+    let (d, _) = db.get_delivery(&t.id, &failed).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at),
+        (DeliveryStatus::Failed, 1, None)
+    );
+
+    // Only the released retry is claimable; the kept one stays with n1.
+    assert_eq!(db.next_due_at().await.unwrap(), Some(at(2_000)));
+    let jobs = db.claim_due("n2", at(5_000), 10, &[]).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.delivery).collect::<Vec<_>>(),
+        [&retry_free]
+    );
+    assert_eq!(
+        (jobs[0].attempts, jobs[0].round_attempts, jobs[0].due_at),
+        (1, 1, at(2_000))
+    );
+
+    // Outcomes of one retry round accumulate.
+    db.record_outcomes(vec![outcome(
+        &retry_free,
+        2_001,
+        Some(200),
+        NextStep::Succeeded,
+    )])
+    .await
+    .unwrap();
+    let (d, attempts) = db.get_delivery(&t.id, &retry_free).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.round_attempts),
+        (DeliveryStatus::Succeeded, 2, 2)
+    );
+    assert_eq!(
+        attempts.iter().map(|a| a.at).collect::<Vec<_>>(),
+        [at(22), at(2_001)],
+        "oldest first"
+    );
+    assert_eq!(
+        db.recover_claims().await.unwrap(),
+        1,
+        "the kept claim is the only one left"
+    );
+}
+
+pub async fn outcomes_for_cancelled_and_deleted_deliveries(db: Db) {
+    let t = tenant(&db, "t").await;
+    let ep = endpoint(&db, &t, &[]).await;
+    let doomed = endpoint(&db, &t, &["A.*"]).await;
+    let p = db
+        .publish(event(&t, "A.X", json!({}), 0), Some("n1"))
+        .await
+        .unwrap();
+    let on = |e: &EndpointId| {
+        p.deliveries
+            .iter()
+            .find(|d| &d.endpoint == e)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (cancelled, deleted) = (on(&ep.id), on(&doomed.id));
+
+    let mut off = ep.clone();
+    off.spec.enabled = false;
+    db.update_endpoint(off).await.unwrap();
+    db.delete_endpoint(&t.id, &doomed.id).await.unwrap();
+    db.record_outcomes(vec![
+        outcome(&cancelled, 5, Some(200), NextStep::Succeeded),
+        outcome(&deleted, 5, Some(200), NextStep::Succeeded),
+    ])
+    .await
+    .unwrap();
+    let (d, attempts) = db.get_delivery(&t.id, &cancelled).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Cancelled, "status kept");
+    assert_eq!(attempts.len(), 1, "attempt recorded");
+    assert_not_found(db.get_delivery(&t.id, &deleted).await);
+}

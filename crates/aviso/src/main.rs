@@ -1,0 +1,124 @@
+//! `aviso`: the webhook delivery service's single binary.
+
+use anyhow::Context;
+use aviso::config::{Config, LogFormat, DEFAULTS};
+use aviso::server;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "aviso",
+    version,
+    about = "Self-hosted webhook delivery service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the API and the dispatcher.
+    Serve {
+        /// Config file (default: ./aviso.toml when present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        /// Config file (default: ./aviso.toml when present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the commented defaults (a starting point for aviso.toml).
+    Defaults,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AVISO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Config {
+            cmd: ConfigCmd::Defaults,
+        } => {
+            print!("{DEFAULTS}");
+            Ok(())
+        }
+        Cmd::Migrate { config } => {
+            let cfg = Config::load(config.as_deref())?;
+            init_logs(cfg.log_format);
+            server::open_store(&cfg).await?;
+            println!("database {} is up to date", cfg.database_url);
+            Ok(())
+        }
+        Cmd::Serve { config } => serve(Config::load(config.as_deref())?).await,
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    init_logs(cfg.log_format);
+    let store = server::open_store(&cfg).await?;
+    let generated = server::bootstrap_admin(&cfg, store.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (config key `listen`)", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Aviso {} is running on {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.database_url
+    );
+    println!("  API:    http://{addr}/v1");
+    println!("  Health: http://{addr}/healthz");
+    match &generated {
+        Some(key) => println!("  Admin key (shown once, store it now): {key}"),
+        None => println!("  Admin key: configured, or printed on first start"),
+    }
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(cancel.clone()));
+    server::run(cfg, store, listener, cancel).await
+}
+
+async fn shutdown_on_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+    cancel.cancel();
+}

@@ -1,0 +1,109 @@
+//! Wires store, dispatcher and API together, and shuts them down in order.
+
+use crate::config::Config;
+use aviso_api::auth::{generate_key, hash_key};
+use aviso_api::{ApiConfig, ApiState};
+use aviso_core::model::{ApiKey, KeyScope};
+use aviso_core::{KeyId, Timestamp};
+use aviso_dispatch::{DispatchHandle, Dispatcher, DispatcherConfig, SenderConfig};
+use aviso_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Opens the database and applies migrations.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    aviso_store::open(&cfg.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database `{}`: {e}", cfg.database_url))
+}
+
+/// Makes sure an admin key exists: the configured one, or a stored one. On
+/// the very first start without a configured key, generates one and returns it
+/// so the caller can print it once.
+pub async fn bootstrap_admin(cfg: &Config, store: &dyn Store) -> anyhow::Result<Option<String>> {
+    if cfg.admin_key.is_some() || store.has_admin_key().await? {
+        return Ok(None);
+    }
+    let key = generate_key();
+    store
+        .create_api_key(ApiKey {
+            id: KeyId::new(),
+            scope: KeyScope::Admin,
+            name: "admin (generated on first start)".into(),
+            hash: hash_key(&key),
+            created_at: Timestamp::now(),
+        })
+        .await?;
+    Ok(Some(key))
+}
+
+fn dispatcher_config(cfg: &Config) -> DispatcherConfig {
+    let d = &cfg.dispatcher;
+    DispatcherConfig {
+        node_id: format!(
+            "node-{}",
+            aviso_core::KeyId::new().as_str().trim_start_matches("key_")
+        ),
+        ready_queue: d.ready_queue,
+        lane_queue: d.lane_queue,
+        timer_capacity: d.timer_capacity,
+        scan_interval: d.scan_interval.get(),
+        scan_batch: d.scan_batch,
+        shutdown_grace: d.shutdown_grace.get(),
+        outcome_batch: 512,
+        sender: SenderConfig {
+            allow_http: cfg.allow_http,
+            allow_private_destinations: cfg.allow_private_destinations,
+            response_snippet_bytes: cfg.limits.response_snippet_bytes,
+            user_agent: format!("Aviso/{}", env!("CARGO_PKG_VERSION")),
+        },
+    }
+}
+
+/// Runs API and dispatcher on `listener` until `cancel` fires, then stops
+/// taking requests, lets in-flight deliveries finish within the grace period,
+/// flushes outcomes, and returns.
+pub async fn run(
+    cfg: Config,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let recovered = store.recover_claims().await?;
+    if recovered > 0 {
+        tracing::info!(recovered, "released claims left by the previous run");
+    }
+    let tracker = TaskTracker::new();
+    let dispatch_cancel = CancellationToken::new();
+    let dispatch: DispatchHandle = Dispatcher::start(
+        store.clone(),
+        dispatcher_config(&cfg),
+        dispatch_cancel.clone(),
+        &tracker,
+    );
+    let api = ApiConfig {
+        allow_http: cfg.allow_http,
+        max_body_bytes: cfg.limits.max_body_bytes,
+        default_policy: cfg.delivery.policy(),
+        secret_rotation_grace: cfg.secret_rotation_grace,
+        admin_key_hash: cfg.admin_key.as_deref().map(hash_key),
+    };
+    let app = aviso_api::router(ApiState::new(store, dispatch, api));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await;
+    tracing::info!("API stopped; draining deliveries");
+    dispatch_cancel.cancel();
+    tracker.close();
+    let deadline = cfg.dispatcher.shutdown_grace.get() + Duration::from_secs(5);
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("dispatcher did not stop in time; unfinished deliveries stay pending");
+    }
+    served.map_err(Into::into)
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real HTTP API, a real receiver on a loopback port.
+
+mod api;
+mod crash;
+mod delivery;
+mod support;
