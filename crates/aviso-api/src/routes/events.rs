@@ -169,7 +169,7 @@ pub async fn show(
     State(s): State<ApiState>,
     p: Principal,
     Path((t, evt)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = p.tenant(&s, &t).await?;
     let id = EventId::parse(&evt).map_err(|_| ApiError::not_found("event"))?;
     let (e, d) = s
@@ -177,7 +177,5 @@ pub async fn show(
         .get_event(&tenant.id, &id)
         .await
         .or_not_found("event")?;
-    Ok(Json(
-        serde_json::to_value(EventView::of(&e, Some(&d))).map_err(ApiError::internal)?,
-    ))
+    Ok(Json(EventView::of(&e, Some(&d))).into_response())
 }
