@@ -35,8 +35,9 @@ pub struct ApiConfig {
 pub struct ApiState {
     /// Storage.
     pub store: Arc<dyn Store>,
-    /// The dispatcher's fast path.
-    pub dispatch: DispatchHandle,
+    /// The dispatcher's fast path; `None` on an API-only node (`--role api`),
+    /// whose published work other nodes pick up.
+    pub dispatch: Option<DispatchHandle>,
     /// Settings.
     pub cfg: Arc<ApiConfig>,
     /// Verified API keys.
@@ -48,7 +49,17 @@ impl ApiState {
     pub fn new(store: Arc<dyn Store>, dispatch: DispatchHandle, cfg: ApiConfig) -> Self {
         Self {
             store,
-            dispatch,
+            dispatch: Some(dispatch),
+            cfg: Arc::new(cfg),
+            keys: Arc::default(),
+        }
+    }
+
+    /// Bundles the parts for a node that runs no dispatcher.
+    pub fn without_dispatcher(store: Arc<dyn Store>, cfg: ApiConfig) -> Self {
+        Self {
+            store,
+            dispatch: None,
             cfg: Arc::new(cfg),
             keys: Arc::default(),
         }
@@ -57,7 +68,16 @@ impl ApiState {
 
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
-    routes::router()
+    layered(routes::router(), state)
+}
+
+/// Only `/healthz` and `/readyz`: the HTTP surface of a worker node.
+pub fn health_router(state: ApiState) -> Router {
+    layered(routes::health_router(), state)
+}
+
+fn layered(routes: Router<ApiState>, state: ApiState) -> Router {
+    routes
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(error::ApiError::internal(

@@ -9,8 +9,10 @@ use std::fmt;
 pub const REDACTED: &str = "********";
 
 /// Receiver authentication: `"none"`, `{"basic": …}`, `{"bearer": …}` or `{"header": …}`.
+/// Besides the object forms, `basic` takes `"user:pass"`, `bearer` a bare token
+/// and `header` `"Name:value"` or a bare value (sent as `Authorization`).
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "short::AuthRepr")]
 pub enum ReceiverAuth {
     /// No credentials.
     #[default]
@@ -30,16 +32,13 @@ pub enum ReceiverAuth {
     /// An API key in a named header (default `Authorization`).
     Header {
         /// Header name.
-        #[serde(default = "authorization")]
         name: HeaderName,
         /// Header value.
         value: HeaderValue,
     },
 }
 
-fn authorization() -> HeaderName {
-    HeaderName("Authorization".into())
-}
+mod short;
 
 impl ReceiverAuth {
     /// The header this auth adds to each request, if any.

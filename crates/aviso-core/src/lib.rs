@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod duration;
 pub mod filter;
+pub mod flow;
 pub mod id;
 pub mod model;
 pub mod name;

@@ -1,5 +1,6 @@
 //! Delivery policy: what counts as success, how to retry, timeouts and concurrency.
 
+use crate::flow::{DeliveryOrder, DisableAfter, RateLimit};
 use crate::{Dur, ParseError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -202,6 +203,23 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The longest delay the policy allows before the next try (the bound a
+    /// receiver's `Retry-After` is held to); `None` when it would give up.
+    pub fn max_delay(&self, failed: u32, round_age: Duration) -> Option<Duration> {
+        let next = self.next_delay(failed, round_age)?;
+        let bound = match self {
+            Self::Schedule(s) => s.0.iter().map(|d| d.0).max().unwrap_or(next),
+            Self::Fixed(f) => f.for_.0.saturating_sub(round_age),
+            Self::Exponential(e) => match e.max_age {
+                Some(max) => e.max_interval.0.min(max.0.saturating_sub(round_age)),
+                None => e.max_interval.0,
+            },
+        };
+        Some(bound.max(next))
+    }
+}
+
 /// Spreads a delay by ±10 %; `r` is a uniform random number in [-1, 1].
 pub fn jitter(d: Duration, r: f64) -> Duration {
     d.mul_f64(1.0 + 0.1 * r.clamp(-1.0, 1.0))
@@ -251,6 +269,22 @@ pub struct DeliveryPolicy {
     pub timeout: Timeout,
     /// Concurrent requests to the endpoint.
     pub max_in_flight: MaxInFlight,
+    /// Requests per second, if limited.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// Delivery order.
+    #[serde(default)]
+    pub ordering: DeliveryOrder,
+    /// AIMD in-flight limit, circuit breaker and auto-disable.
+    #[serde(default = "yes")]
+    pub adaptive: bool,
+    /// Unbroken failure after which an adaptive endpoint is disabled.
+    #[serde(default)]
+    pub disable_after: DisableAfter,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for DeliveryPolicy {
@@ -260,6 +294,10 @@ impl Default for DeliveryPolicy {
             retry: RetryPolicy::default_schedule(),
             timeout: Timeout(Dur::from_secs(15)),
             max_in_flight: MaxInFlight(16),
+            rate_limit: None,
+            ordering: DeliveryOrder::None,
+            adaptive: true,
+            disable_after: DisableAfter::default(),
         }
     }
 }
@@ -276,6 +314,14 @@ pub struct PolicyInput {
     pub timeout: Option<Timeout>,
     /// See [`DeliveryPolicy::max_in_flight`].
     pub max_in_flight: Option<MaxInFlight>,
+    /// See [`DeliveryPolicy::rate_limit`].
+    pub rate_limit: Option<RateLimit>,
+    /// See [`DeliveryPolicy::ordering`].
+    pub ordering: Option<DeliveryOrder>,
+    /// See [`DeliveryPolicy::adaptive`].
+    pub adaptive: Option<bool>,
+    /// See [`DeliveryPolicy::disable_after`].
+    pub disable_after: Option<DisableAfter>,
 }
 
 impl PolicyInput {
@@ -286,6 +332,10 @@ impl PolicyInput {
             retry: self.retry.unwrap_or_else(|| base.retry.clone()),
             timeout: self.timeout.unwrap_or(base.timeout),
             max_in_flight: self.max_in_flight.unwrap_or(base.max_in_flight),
+            rate_limit: self.rate_limit.or(base.rate_limit),
+            ordering: self.ordering.unwrap_or_else(|| base.ordering.clone()),
+            adaptive: self.adaptive.unwrap_or(base.adaptive),
+            disable_after: self.disable_after.unwrap_or(base.disable_after),
         };
         p.retry
             .check()
@@ -295,91 +345,4 @@ impl PolicyInput {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn success_codes_parse_and_match() {
-        let s = SuccessCodes::parse("2xx,409").unwrap();
-        assert!(s.accepts(204) && s.accepts(409) && !s.accepts(301) && !s.accepts(500));
-        let exact = SuccessCodes::parse("201").unwrap();
-        assert!(exact.accepts(201) && !exact.accepts(200));
-        assert_eq!(
-            SuccessCodes::parse(" 202,200 ").unwrap().to_string(),
-            "200,202"
-        );
-        for bad in ["999", "20", "6xx", "2xxx", "", "ok"] {
-            assert!(SuccessCodes::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn schedule_gives_up_after_its_last_delay() {
-        let p = RetryPolicy::default_schedule();
-        assert_eq!(
-            p.next_delay(1, Duration::ZERO),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            p.next_delay(7, Duration::ZERO),
-            Some(Duration::from_secs(36_000))
-        );
-        assert_eq!(p.next_delay(8, Duration::ZERO), None);
-    }
-
-    #[test]
-    fn fixed_retries_until_its_deadline() {
-        let p: RetryPolicy =
-            serde_json::from_str(r#"{"fixed":{"every":"5m","for":"24h"}}"#).unwrap();
-        assert_eq!(
-            p.next_delay(1, Duration::ZERO),
-            Some(Duration::from_secs(300))
-        );
-        assert_eq!(
-            p.next_delay(100, Duration::from_secs(86_100)),
-            Some(Duration::from_secs(300))
-        );
-        assert_eq!(p.next_delay(100, Duration::from_secs(86_101)), None);
-    }
-
-    #[test]
-    fn exponential_grows_and_stops_at_max_attempts() {
-        let p: RetryPolicy = serde_json::from_str(
-            r#"{"exponential":{"initial":"30s","factor":2,"max_interval":"1h","max_attempts":10}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            p.next_delay(1, Duration::ZERO),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            p.next_delay(3, Duration::ZERO),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            p.next_delay(9, Duration::ZERO),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(p.next_delay(10, Duration::ZERO), None);
-    }
-
-    #[test]
-    fn policy_input_rejects_out_of_range_values() {
-        assert!(serde_json::from_str::<PolicyInput>(r#"{"max_in_flight":0}"#).is_err());
-        assert!(serde_json::from_str::<PolicyInput>(r#"{"max_in_flight":501}"#).is_err());
-        assert!(serde_json::from_str::<PolicyInput>(r#"{"timeout":"121s"}"#).is_err());
-        assert!(serde_json::from_str::<PolicyInput>(r#"{"retry":{"linear":{}}}"#).is_err());
-        assert!(serde_json::from_str::<PolicyInput>(r#"{"ordering":"fifo"}"#).is_err());
-        let p: PolicyInput = serde_json::from_str(r#"{"success":"201"}"#).unwrap();
-        let p = p.resolve(&DeliveryPolicy::default()).unwrap();
-        assert_eq!(p.success.to_string(), "201");
-        assert_eq!(p.max_in_flight.0, 16);
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let d = Duration::from_secs(100);
-        assert_eq!(jitter(d, 1.0), Duration::from_secs(110));
-        assert_eq!(jitter(d, -1.0), Duration::from_secs(90));
-    }
-}
+mod tests;

@@ -1,5 +1,6 @@
 //! Dispatcher and sender settings.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Settings of the dispatcher loop.
@@ -21,6 +22,10 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
     /// Most outcomes written in one store call.
     pub outcome_batch: usize,
+    /// While an endpoint's circuit is open, one probe goes out per this interval.
+    pub circuit_probe_interval: Duration,
+    /// A 410 Gone answer disables the endpoint (it always stops that delivery's retries).
+    pub disable_on_gone: bool,
     /// HTTP sender settings.
     pub sender: SenderConfig,
 }
@@ -36,6 +41,8 @@ impl Default for DispatcherConfig {
             scan_batch: 1_000,
             shutdown_grace: Duration::from_secs(10),
             outcome_batch: 512,
+            circuit_probe_interval: Duration::from_secs(10),
+            disable_on_gone: false,
             sender: SenderConfig::default(),
         }
     }
@@ -52,6 +59,10 @@ pub struct SenderConfig {
     pub response_snippet_bytes: usize,
     /// The `User-Agent` of every request.
     pub user_agent: String,
+    /// Outbound proxy for every request (`http://`, `https://` or `socks5://` URL).
+    pub proxy: Option<String>,
+    /// Local address outgoing connections bind to.
+    pub bind_address: Option<IpAddr>,
 }
 
 impl Default for SenderConfig {
@@ -61,6 +72,8 @@ impl Default for SenderConfig {
             allow_private_destinations: false,
             response_snippet_bytes: 4096,
             user_agent: concat!("Aviso/", env!("CARGO_PKG_VERSION")).into(),
+            proxy: None,
+            bind_address: None,
         }
     }
 }

@@ -74,24 +74,49 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 #[error("destination `{0}` resolves only to private or reserved addresses")]
 pub(crate) struct BlockedDestination(pub String);
 
+/// Resolves `host` and keeps the addresses the guard allows; fails when none is left.
+async fn allowed_addrs(host: &str) -> Result<Vec<SocketAddr>, BoxError> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    if all.is_empty() {
+        let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found");
+        return Err(err.into());
+    }
+    let allowed: Vec<SocketAddr> = all.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
+    if allowed.is_empty() {
+        return Err(BlockedDestination(host.to_owned()).into());
+    }
+    Ok(allowed)
+}
+
+/// Checks a name before a proxy resolves it (the proxy may resolve it again:
+/// behind a proxy, the proxy's own egress rules are the last line).
+pub(crate) async fn check_name(host: &str) -> Result<(), BoxError> {
+    allowed_addrs(host).await.map(|_| ())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A resolver that drops refused addresses and fails when none is left.
-pub(crate) struct GuardedResolver;
+/// `trusted` names the configured proxy, which may well be internal.
+#[derive(Default)]
+pub(crate) struct GuardedResolver {
+    pub trusted: Option<String>,
+}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let trusted = self
+            .trusted
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&host));
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if all.is_empty() {
-                let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found");
-                return Err(err.into());
-            }
-            let allowed: Vec<SocketAddr> =
-                all.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
-            if allowed.is_empty() {
-                return Err(BlockedDestination(host).into());
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
+            let addrs: Vec<SocketAddr> = if trusted {
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+            } else {
+                allowed_addrs(&host).await?
+            };
+            Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
@@ -164,11 +189,29 @@ mod tests {
 
     #[tokio::test]
     async fn resolver_refuses_names_of_loopback_addresses() {
-        let err = GuardedResolver
+        let err = GuardedResolver::default()
             .resolve("localhost".parse().unwrap())
             .await
             .err()
             .expect("blocked");
         assert!(err.downcast_ref::<BlockedDestination>().is_some(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn resolver_trusts_the_proxy_name_only() {
+        let guard = GuardedResolver {
+            trusted: Some("localhost".into()),
+        };
+        let addrs: Vec<SocketAddr> = guard
+            .resolve("localhost".parse().unwrap())
+            .await
+            .expect("the proxy's own name resolves")
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        let other = GuardedResolver {
+            trusted: Some("proxy.internal".into()),
+        };
+        let err = other.resolve("localhost".parse().unwrap()).await.err();
+        assert!(err.is_some_and(|e| e.downcast_ref::<BlockedDestination>().is_some()));
     }
 }

@@ -7,8 +7,10 @@ mod config;
 mod decision;
 mod dispatcher;
 mod guard;
+mod health;
 mod lanes;
 mod outcomes;
+mod rate;
 mod sender;
 mod timers;
 

@@ -3,11 +3,19 @@
 use aviso_store::{AttemptOutcome, Store};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Failed writes of one batch tolerated once shutdown began, before giving up.
 const SHUTDOWN_WRITE_TRIES: u32 = 5;
+
+/// What the writer is asked to do.
+pub(crate) enum Write {
+    /// Record an outcome.
+    Outcome(AttemptOutcome),
+    /// Signal once everything sent before is written (or given up on).
+    Barrier(oneshot::Sender<()>),
+}
 
 /// Writes outcomes until every sender is dropped and the channel is drained.
 ///
@@ -17,15 +25,28 @@ const SHUTDOWN_WRITE_TRIES: u32 = 5;
 /// stay pending and are resent: at-least-once).
 pub(crate) async fn run(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<AttemptOutcome>,
+    mut rx: mpsc::Receiver<Write>,
     batch: usize,
     cancel: CancellationToken,
 ) {
     let batch = batch.max(1);
     let mut buf = Vec::with_capacity(batch);
     while rx.recv_many(&mut buf, batch).await > 0 {
-        let outcomes = std::mem::take(&mut buf);
-        write(&*store, outcomes, &cancel).await;
+        let mut outcomes = Vec::with_capacity(buf.len());
+        for w in buf.drain(..) {
+            match w {
+                Write::Outcome(o) => outcomes.push(o),
+                Write::Barrier(done) => {
+                    if !outcomes.is_empty() {
+                        write(&*store, std::mem::take(&mut outcomes), &cancel).await;
+                    }
+                    let _ = done.send(());
+                }
+            }
+        }
+        if !outcomes.is_empty() {
+            write(&*store, outcomes, &cancel).await;
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! guard, and the classification of every way a request can fail.
 
 use crate::config::SenderConfig;
-use crate::guard::{is_forbidden, BlockedDestination, GuardedResolver};
+use crate::guard::{check_name, is_forbidden, BlockedDestination, GuardedResolver};
 use aviso_core::model::{Attempt, AttemptError, Endpoint};
 use aviso_core::signing::signature_header;
 use aviso_core::{AttemptId, Timestamp};
@@ -25,17 +25,27 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// Builds the pooled client; fails only if the TLS backend cannot start.
+    /// Builds the pooled client; fails if the TLS backend cannot start or
+    /// the configured proxy URL is invalid.
     pub fn new(cfg: SenderConfig) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(cfg.user_agent.clone())
             // A proxy from the environment would resolve names itself and
-            // bypass the destination guard.
+            // bypass the destination guard; only the configured one is used.
             .no_proxy()
+            .local_address(cfg.bind_address)
             .use_rustls_tls();
+        if let Some(proxy) = &cfg.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+        }
         if !cfg.allow_private_destinations {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+            let trusted = cfg
+                .proxy
+                .as_deref()
+                .and_then(|p| url::Url::parse(p).ok())
+                .and_then(|u| u.host_str().map(str::to_owned));
+            builder = builder.dns_resolver(Arc::new(GuardedResolver { trusted }));
         }
         Ok(Self {
             client: builder.build()?,
@@ -59,7 +69,7 @@ impl Sender {
             response_headers: Vec::new(),
             response_snippet: None,
         };
-        if let Err(detail) = self.check_destination(endpoint.spec.url.as_url()) {
+        if let Err(detail) = self.check_destination(endpoint.spec.url.as_url()).await {
             attempt.error = Some(AttemptError::Blocked);
             attempt.error_detail = Some(detail);
             return attempt;
@@ -104,8 +114,9 @@ impl Sender {
     }
 
     /// Refuses plain http when not allowed, and IP-literal hosts the guard
-    /// refuses (they never reach the resolver).
-    fn check_destination(&self, url: &url::Url) -> Result<(), String> {
+    /// refuses (they never reach the resolver). Behind a proxy, which resolves
+    /// names itself, names are also resolved and checked here first.
+    async fn check_destination(&self, url: &url::Url) -> Result<(), String> {
         if url.scheme() != "https" && !self.cfg.allow_http {
             return Err(format!(
                 "scheme `{}` is not allowed; use https",
@@ -118,6 +129,9 @@ impl Sender {
         let ip = match url.host() {
             Some(url::Host::Ipv4(ip)) => ip.into(),
             Some(url::Host::Ipv6(ip)) => ip.into(),
+            Some(url::Host::Domain(name)) if self.cfg.proxy.is_some() => {
+                return check_name(name).await.map_err(|e| e.to_string());
+            }
             _ => return Ok(()),
         };
         if is_forbidden(ip) {

@@ -3,6 +3,8 @@
 //! Backends translate their driver errors into [`StoreError`] here and
 //! nowhere else. SQL dialect details stay inside each backend module.
 
+mod json;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -11,6 +13,8 @@ use aviso_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, EventType, N
 use aviso_core::name::{EventTypeName, EventTypePattern};
 use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// What went wrong in the store, in terms callers can act on.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +133,20 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
+/// Something another node sharing the database did that this node must react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSignal {
+    /// Deliveries became due that no node holds (published without a claim,
+    /// resent, released, or left by a dead node): scan now.
+    WorkDue,
+    /// An endpoint was updated or deleted: drop cached copies.
+    EndpointChanged(EndpointId),
+    /// An API key or tenant was deleted: drop cached keys.
+    KeysChanged,
+    /// Signals may have been missed (the listener reconnected): scan now and drop caches.
+    Resync,
+}
+
 /// The storage operations Aviso needs, shaped by use case.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -241,15 +259,85 @@ pub trait Store: Send + Sync + 'static {
     /// that is no longer `pending` (cancelled meanwhile) gets its attempt
     /// recorded but keeps its status.
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()>;
+
+    // --- many nodes ---
+    /// Node `node` stops for good (a graceful shutdown, after its dispatcher
+    /// has drained): other nodes may take its remaining work at once instead
+    /// of waiting for its lease to run out. Nothing to do where one process
+    /// owns the database.
+    async fn leave(&self, node: &str) -> Result<()> {
+        let _ = node;
+        Ok(())
+    }
+
+    /// Signals from every node sharing the database (this one included), or
+    /// `None` when one process owns the database and nothing else can change it.
+    fn signals(&self) -> Option<broadcast::Receiver<StoreSignal>> {
+        None
+    }
+}
+
+/// Backend tuning that applies where the backend has the notion.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// PostgreSQL: how long a node's claims outlive its last lease renewal.
+    pub lease: Duration,
+    /// PostgreSQL: most connections per process.
+    pub pool_size: usize,
+    /// PostgreSQL: one live node at a time sends to an endpoint.
+    pub exclusive_endpoints: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        let pg = postgres::PostgresOptions::default();
+        Self {
+            lease: pg.lease,
+            pool_size: pg.pool_size,
+            exclusive_endpoints: pg.exclusive_endpoints,
+        }
+    }
+}
+
+/// A database URL fit for logs and messages (any password replaced).
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether a database URL names a backend this build supports.
+pub fn is_supported_url(url: &str) -> bool {
+    url.starts_with("sqlite:") || is_postgres_url(url)
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Opens the backend a database URL names and applies its migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, OpenOptions::default()).await
+}
+
+/// Like [`open`], with tuning.
+pub async fn open_with(url: &str, opts: OpenOptions) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if is_postgres_url(url) {
+        let opts = postgres::PostgresOptions {
+            lease: opts.lease,
+            pool_size: opts.pool_size,
+            exclusive_endpoints: opts.exclusive_endpoints,
+        };
+        Ok(Arc::new(postgres::PostgresStore::open(url, opts).await?))
     } else {
-        Err(StoreError::Invalid(format!(
-            "unsupported database URL `{url}`: use sqlite://PATH"
-        )))
+        Err(StoreError::Invalid(
+            "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB".into(),
+        ))
     }
 }

@@ -5,6 +5,9 @@
 mod deliveries;
 #[path = "conformance/dispatching.rs"]
 mod dispatching;
+#[path = "conformance/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 #[path = "conformance/publishing.rs"]
 mod publishing;
 #[path = "conformance/resources.rs"]
@@ -20,11 +23,16 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 use support::*;
 
-/// Runs every case against the store a constructor expression builds.
+/// Runs every case against the store a constructor expression builds
+/// (an `Option<Fixture>`: `None` skips the backend).
 macro_rules! conformance {
     ($backend:ident => $make:expr) => {
         mod $backend {
             use super::*;
+            conformance!(@backend_cases $make;
+                dispatching::release_and_recover_claims,
+                dispatching::record_outcomes_moves_deliveries_on,
+            );
             conformance!(@cases $make;
                 resources::ping_answers,
                 resources::event_types_crud_and_pages,
@@ -39,9 +47,7 @@ macro_rules! conformance {
                 publishing::list_events_by_seq_and_type,
                 publishing::concurrent_publishes_all_commit_in_order,
                 dispatching::claim_due_honours_time_claims_and_exclude,
-                dispatching::release_and_recover_claims,
                 dispatching::publish_claims_for_the_given_node,
-                dispatching::record_outcomes_moves_deliveries_on,
                 dispatching::outcomes_for_cancelled_and_deleted_deliveries,
                 deliveries::resend_rules,
                 deliveries::disabling_an_endpoint_cancels_pending,
@@ -54,13 +60,67 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $module::$case($make).await;
+                let Some(fx) = $make else { return };
+                $module::$case(fx.db.clone()).await;
+                fx.finish().await;
+            }
+        )*
+    };
+    (@backend_cases $make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(fx) = $make else { return };
+                $module::$case(fx.db.clone(), fx.backend).await;
+                fx.finish().await;
             }
         )*
     };
 }
 
-conformance!(sqlite => fresh_store().await);
+conformance!(sqlite => Some(Fixture::sqlite().await));
+conformance!(postgres => Fixture::postgres().await);
+
+/// A store under test, what its backend promises, and what to clean up.
+struct Fixture {
+    db: Db,
+    backend: Backend,
+    schema: Option<pg::TestSchema>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Self {
+        Self {
+            db: fresh_store().await,
+            backend: Backend { shared: false },
+            schema: None,
+        }
+    }
+
+    /// A PostgreSQL store in its own schema, or `None` when no test database is configured.
+    async fn postgres() -> Option<Self> {
+        let schema = pg::TestSchema::create(&pg::admin_url()?).await;
+        // The contract is about claims; endpoint ownership (on by default,
+        // one node per endpoint) has its own tests in tests/postgres.rs.
+        let opts = aviso_store::OpenOptions {
+            exclusive_endpoints: false,
+            ..Default::default()
+        };
+        let db = aviso_store::open_with(&schema.url, opts).await.unwrap();
+        Some(Self {
+            db,
+            backend: Backend { shared: true },
+            schema: Some(schema),
+        })
+    }
+
+    async fn finish(self) {
+        drop(self.db);
+        if let Some(schema) = self.schema {
+            schema.drop_now().await;
+        }
+    }
+}
 
 /// A unique database file for one test, in a directory swept of old runs' files.
 fn temp_db_path() -> PathBuf {
@@ -142,7 +202,7 @@ fn event_for(t: &aviso_core::model::Tenant) -> aviso_core::model::NewEvent {
 #[tokio::test]
 async fn sqlite_open_rejects_bad_urls() {
     assert!(aviso_store::open("sqlite://").await.is_err());
-    assert!(aviso_store::open("postgres://localhost/x").await.is_err());
+    assert!(aviso_store::open("mysql://localhost/x").await.is_err());
     let missing_dir = std::env::temp_dir()
         .join("aviso-no-such-dir")
         .join("x")

@@ -1,12 +1,13 @@
 //! One typed configuration, layered: embedded defaults → optional file → `AVISO_*`.
 
+use aviso_core::flow::{DeliveryOrder, DisableAfter, RateLimit};
 use aviso_core::policy::{DeliveryPolicy, MaxInFlight, RetryPolicy, SuccessCodes, Timeout};
 use aviso_core::Dur;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 /// The commented defaults, embedded in the binary.
@@ -25,6 +26,9 @@ const KEYS: &[&str] = &[
     "limits",
     "delivery",
     "dispatcher",
+    "egress",
+    "role",
+    "postgres",
 ];
 
 /// The whole configuration.
@@ -33,7 +37,7 @@ const KEYS: &[&str] = &[
 pub struct Config {
     /// API listen address.
     pub listen: SocketAddr,
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
     pub database_url: String,
     /// Admin key, if configured.
     #[serde(default)]
@@ -52,6 +56,99 @@ pub struct Config {
     pub delivery: DeliveryDefaults,
     /// Dispatcher tuning.
     pub dispatcher: DispatcherSettings,
+    /// Outbound connection settings.
+    #[serde(default)]
+    pub egress: Egress,
+    /// What this node runs (`serve --role` overrides it).
+    #[serde(default)]
+    pub role: Role,
+    /// PostgreSQL tuning (unused on SQLite).
+    #[serde(default)]
+    pub postgres: PostgresSettings,
+}
+
+/// What an `aviso serve` process runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The public API only: published work is left to worker nodes.
+    Api,
+    /// The dispatcher only, with `/healthz` and `/readyz`.
+    Worker,
+    /// Both (the default).
+    #[default]
+    All,
+}
+
+impl Role {
+    /// Whether this role serves the public API.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+
+    /// Whether this role runs the dispatcher.
+    pub fn dispatches(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+}
+
+/// `[postgres]`: settings of nodes sharing a PostgreSQL database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// How long a node's claims outlive its last lease renewal.
+    #[serde(default = "thirty_seconds")]
+    pub lease: Dur,
+    /// Most database connections per process.
+    #[serde(default = "sixteen")]
+    pub pool_size: usize,
+    /// One live node at a time sends to an endpoint (per-endpoint limits hold across nodes).
+    #[serde(default = "yes")]
+    pub exclusive_endpoints: bool,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self {
+            lease: thirty_seconds(),
+            pool_size: sixteen(),
+            exclusive_endpoints: true,
+        }
+    }
+}
+
+fn thirty_seconds() -> Dur {
+    Dur::from_secs(30)
+}
+
+fn sixteen() -> usize {
+    16
+}
+
+/// `[egress]`: how deliveries leave this host, so receivers can allow-list it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Egress {
+    /// Outbound proxy URL (`http://` or `https://`) for every delivery.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// Local address outgoing connections bind to.
+    #[serde(default)]
+    pub bind_address: Option<IpAddr>,
+}
+
+impl fmt::Debug for Egress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A proxy URL may carry credentials.
+        let proxy = self.proxy.as_deref().map(|p| match url::Url::parse(p) {
+            Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()),
+            Err(_) => "(invalid)".into(),
+        });
+        f.debug_struct("Egress")
+            .field("proxy", &proxy)
+            .field("bind_address", &self.bind_address)
+            .finish()
+    }
 }
 
 /// Log output format.
@@ -82,6 +179,18 @@ pub struct DeliveryDefaults {
     timeout: Timeout,
     max_in_flight: MaxInFlight,
     retry: RetryPolicy,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    ordering: DeliveryOrder,
+    #[serde(default = "yes")]
+    adaptive: bool,
+    #[serde(default)]
+    disable_after: DisableAfter,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl DeliveryDefaults {
@@ -92,6 +201,10 @@ impl DeliveryDefaults {
             retry: self.retry.clone(),
             timeout: self.timeout,
             max_in_flight: self.max_in_flight,
+            rate_limit: self.rate_limit,
+            ordering: self.ordering.clone(),
+            adaptive: self.adaptive,
+            disable_after: self.disable_after,
         }
     }
 }
@@ -112,13 +225,26 @@ pub struct DispatcherSettings {
     pub scan_batch: usize,
     /// Shutdown drain deadline.
     pub shutdown_grace: Dur,
+    /// Probe spacing while an endpoint's circuit is open.
+    #[serde(default = "ten_seconds")]
+    pub circuit_probe_interval: Dur,
+    /// A 410 Gone answer disables the endpoint.
+    #[serde(default)]
+    pub disable_on_gone: bool,
+}
+
+fn ten_seconds() -> Dur {
+    Dur::from_secs(10)
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database_url", &self.database_url)
+            .field(
+                "database_url",
+                &aviso_store::display_url(&self.database_url),
+            )
             .field("admin_key", &self.admin_key.as_ref().map(|_| "********"))
             .field("allow_http", &self.allow_http)
             .field(
@@ -128,6 +254,9 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("delivery", &self.delivery)
             .field("dispatcher", &self.dispatcher)
+            .field("egress", &self.egress)
+            .field("role", &self.role)
+            .field("postgres", &self.postgres)
             .finish()
     }
 }
@@ -184,12 +313,31 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The same configuration with another role (the `serve --role` flag), checked again.
+    pub fn with_role(mut self, role: Role) -> anyhow::Result<Self> {
+        self.role = role;
+        self.check()?;
+        Ok(self)
+    }
+
     fn check(&self) -> anyhow::Result<()> {
-        if !self.database_url.starts_with("sqlite:") {
+        if !aviso_store::is_supported_url(&self.database_url) {
             anyhow::bail!(
-                "invalid config key `database_url`: `{}` is not a sqlite:// URL",
-                self.database_url
+                "invalid config key `database_url`: `{}` is neither a sqlite:// nor a postgres:// URL",
+                aviso_store::display_url(&self.database_url)
             );
+        }
+        if self.role != Role::All && self.database_url.starts_with("sqlite:") {
+            anyhow::bail!(
+                "invalid config key `role`: `api` and `worker` nodes share a PostgreSQL database; \
+                 a SQLite database belongs to one `all` node"
+            );
+        }
+        if self.postgres.lease.get() < std::time::Duration::from_secs(1) {
+            anyhow::bail!("invalid config key `postgres.lease`: at least 1s");
+        }
+        if !(2..=1000).contains(&self.postgres.pool_size) {
+            anyhow::bail!("invalid config key `postgres.pool_size`: between 2 and 1000");
         }
         if self.admin_key.as_deref().is_some_and(|k| k.len() < 16) {
             anyhow::bail!("invalid config key `admin_key`: use at least 16 characters");
@@ -203,7 +351,19 @@ impl Config {
         if let Err(e) = self.delivery.retry.check() {
             anyhow::bail!("invalid config key `delivery.retry`: {e}");
         }
+        if let Some(p) = &self.egress.proxy {
+            let ok = url::Url::parse(p)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                anyhow::bail!(
+                    "invalid config key `egress.proxy`: use an http:// or https:// proxy URL"
+                );
+            }
+        }
         let d = &self.dispatcher;
+        if d.circuit_probe_interval.get().is_zero() {
+            anyhow::bail!("invalid config key `dispatcher.circuit_probe_interval`: more than 0s");
+        }
         for (k, v) in [
             ("ready_queue", d.ready_queue),
             ("lane_queue", d.lane_queue),
@@ -226,11 +386,55 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_roles_and_leases() {
+        let c = with(
+            "database_url = \"postgresql://aviso:pw@db/aviso\"\nrole = \"worker\"\n\
+             [postgres]\nlease = \"5s\"\npool_size = 8\nexclusive_endpoints = false",
+        )
+        .unwrap();
+        assert_eq!(c.role, Role::Worker);
+        assert!(c.role.dispatches() && !c.role.serves_api());
+        assert_eq!(c.postgres.lease.get(), std::time::Duration::from_secs(5));
+        assert_eq!(c.postgres.pool_size, 8);
+        assert!(!c.postgres.exclusive_endpoints);
+        assert!(!format!("{c:?}").contains("pw"), "the password is redacted");
+        let d = with("").unwrap();
+        assert_eq!(d.role, Role::All);
+        assert!(d.postgres.exclusive_endpoints);
+        let e = with("role = \"api\"").unwrap_err().to_string();
+        assert!(e.contains("`role`"), "{e}");
+        assert!(
+            d.with_role(Role::Worker).is_err(),
+            "SQLite serves one `all` node"
+        );
+        let e = with("database_url = \"mysql://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`database_url`"), "{e}");
+        let e = with("database_url = \"postgres://h/d\"\n[postgres]\nlease = \"10ms\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`postgres.lease`"), "{e}");
+    }
+
+    #[test]
     fn defaults_load() {
         let c = with("").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://aviso.db");
         assert_eq!(c.delivery.policy(), DeliveryPolicy::default());
+        assert!(c.egress.proxy.is_none() && c.egress.bind_address.is_none());
+    }
+
+    #[test]
+    fn egress_settings_load_and_redact_the_proxy_credentials() {
+        let c = with("[egress]\nproxy = \"http://user:pw@proxy.internal:3128\"\nbind_address = \"127.0.0.1\"").unwrap();
+        assert_eq!(c.egress.bind_address, Some(IpAddr::from([127, 0, 0, 1])));
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("proxy.internal") && !shown.contains("pw"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -260,6 +464,18 @@ mod tests {
         assert!(e.contains("delivery.timeout"), "{e}");
         let e = with("[limits]\nmax_body_byts = 5").unwrap_err().to_string();
         assert!(e.contains("max_body_byts"), "{e}");
+        let e = with("[egress]\nproxy = \"ftp://proxy\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("egress.proxy"), "{e}");
+        let e = with("[egress]\nbind_address = \"nowhere\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("egress.bind_address"), "{e}");
+        let e = with("[delivery]\nordering = \"lifo\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("delivery.ordering"), "{e}");
         let e = with("database_url = \"mysql://x\"")
             .unwrap_err()
             .to_string();

@@ -25,6 +25,9 @@ enum Cmd {
         /// Config file (default: ./aviso.toml when present).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// What this node runs (overrides the `role` config key).
+        #[arg(long, value_enum)]
+        role: Option<aviso::config::Role>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
@@ -81,10 +84,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(config.as_deref())?;
             init_logs(cfg.log_format);
             server::open_store(&cfg).await?;
-            println!("database {} is up to date", cfg.database_url);
+            println!(
+                "database {} is up to date",
+                aviso_store::display_url(&cfg.database_url)
+            );
             Ok(())
         }
-        Cmd::Serve { config } => serve(Config::load(config.as_deref())?).await,
+        Cmd::Serve { config, role } => {
+            let cfg = Config::load(config.as_deref())?;
+            serve(match role {
+                Some(role) => cfg.with_role(role)?,
+                None => cfg,
+            })
+            .await
+        }
     }
 }
 
@@ -97,9 +110,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (config key `listen`)", cfg.listen))?;
     let addr = listener.local_addr()?;
     println!(
-        "Aviso {} is running on {}",
+        "Aviso {} is running on {} (role: {:?})",
         env!("CARGO_PKG_VERSION"),
-        cfg.database_url
+        aviso_store::display_url(&cfg.database_url),
+        cfg.role
     );
     println!("  API:    http://{addr}/v1");
     println!("  Health: http://{addr}/healthz");

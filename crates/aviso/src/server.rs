@@ -15,9 +15,19 @@ use tokio_util::task::TaskTracker;
 
 /// Opens the database and applies migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    aviso_store::open(&cfg.database_url)
+    let opts = aviso_store::OpenOptions {
+        lease: cfg.postgres.lease.get(),
+        pool_size: cfg.postgres.pool_size,
+        exclusive_endpoints: cfg.postgres.exclusive_endpoints,
+    };
+    aviso_store::open_with(&cfg.database_url, opts)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database `{}`: {e}", cfg.database_url))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open database `{}`: {e}",
+                aviso_store::display_url(&cfg.database_url)
+            )
+        })
 }
 
 /// Makes sure an admin key exists: the configured one, or a stored one. On
@@ -54,16 +64,20 @@ fn dispatcher_config(cfg: &Config) -> DispatcherConfig {
         scan_batch: d.scan_batch,
         shutdown_grace: d.shutdown_grace.get(),
         outcome_batch: 512,
+        circuit_probe_interval: d.circuit_probe_interval.get(),
+        disable_on_gone: d.disable_on_gone,
         sender: SenderConfig {
             allow_http: cfg.allow_http,
             allow_private_destinations: cfg.allow_private_destinations,
             response_snippet_bytes: cfg.limits.response_snippet_bytes,
             user_agent: format!("Aviso/{}", env!("CARGO_PKG_VERSION")),
+            proxy: cfg.egress.proxy.clone(),
+            bind_address: cfg.egress.bind_address,
         },
     }
 }
 
-/// Runs API and dispatcher on `listener` until `cancel` fires, then stops
+/// Runs API and dispatcher (as `cfg.role` says) on `listener` until `cancel` fires, then stops
 /// taking requests, lets in-flight deliveries finish within the grace period,
 /// flushes outcomes, and returns.
 pub async fn run(
@@ -78,12 +92,18 @@ pub async fn run(
     }
     let tracker = TaskTracker::new();
     let dispatch_cancel = CancellationToken::new();
-    let dispatch: DispatchHandle = Dispatcher::start(
-        store.clone(),
-        dispatcher_config(&cfg),
-        dispatch_cancel.clone(),
-        &tracker,
-    );
+    let dispatch: Option<DispatchHandle> = if cfg.role.dispatches() {
+        let d = Dispatcher::try_start(
+            store.clone(),
+            dispatcher_config(&cfg),
+            dispatch_cancel.clone(),
+            &tracker,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client (check `egress`): {e}"))?;
+        Some(d)
+    } else {
+        None
+    };
     let api = ApiConfig {
         allow_http: cfg.allow_http,
         max_body_bytes: cfg.limits.max_body_bytes,
@@ -91,7 +111,23 @@ pub async fn run(
         secret_rotation_grace: cfg.secret_rotation_grace,
         admin_key_hash: cfg.admin_key.as_deref().map(hash_key),
     };
-    let app = aviso_api::router(ApiState::new(store, dispatch, api));
+    let node = dispatch.as_ref().map(|d| d.node_id().to_owned());
+    let state = match &dispatch {
+        Some(d) => ApiState::new(store.clone(), d.clone(), api),
+        None => ApiState::without_dispatcher(store.clone(), api),
+    };
+    crate::signals::follow(
+        &store,
+        dispatch,
+        state.keys.clone(),
+        &tracker,
+        dispatch_cancel.clone(),
+    );
+    let app = if cfg.role.serves_api() {
+        aviso_api::router(state)
+    } else {
+        aviso_api::health_router(state)
+    };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .await;
@@ -104,6 +140,12 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("dispatcher did not stop in time; unfinished deliveries stay pending");
+    }
+    if let Some(node) = node {
+        // Hand what is left to the other nodes now rather than when the lease runs out.
+        if let Err(e) = store.leave(&node).await {
+            tracing::warn!(error = %e, "could not release this node's lease; it expires by itself");
+        }
     }
     served.map_err(Into::into)
 }

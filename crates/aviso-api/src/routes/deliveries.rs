@@ -85,6 +85,8 @@ pub async fn resend(
         .resend_delivery(&tenant.id, &parse_id(&dlv)?, Timestamp::now())
         .await
         .or_not_found("delivery")?;
-    s.dispatch.wake();
+    if let Some(d) = &s.dispatch {
+        d.wake();
+    }
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::of(&d))))
 }

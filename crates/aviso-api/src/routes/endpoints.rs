@@ -168,7 +168,9 @@ async fn save(
     ep.spec = spec;
     ep.updated_at = Timestamp::now();
     let ep = s.store.update_endpoint(ep).await.or_not_found("endpoint")?;
-    s.dispatch.invalidate_endpoint(&ep.id);
+    if let Some(d) = &s.dispatch {
+        d.invalidate_endpoint(&ep.id);
+    }
     Ok(Json(EndpointView::of(&ep)))
 }
 
@@ -223,7 +225,9 @@ pub async fn delete(
         .delete_endpoint(&tenant.id, &ep.id)
         .await
         .or_not_found("endpoint")?;
-    s.dispatch.invalidate_endpoint(&ep.id);
+    if let Some(d) = &s.dispatch {
+        d.invalidate_endpoint(&ep.id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,6 +270,8 @@ pub async fn rotate_secret(
     ep.secrets.previous_expires_at = Some(now.plus(grace.get()));
     ep.updated_at = now;
     let ep = s.store.update_endpoint(ep).await.or_not_found("endpoint")?;
-    s.dispatch.invalidate_endpoint(&ep.id);
+    if let Some(d) = &s.dispatch {
+        d.invalidate_endpoint(&ep.id);
+    }
     Ok(Json(EndpointView::with_secret(&ep)))
 }

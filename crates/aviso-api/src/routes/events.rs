@@ -86,7 +86,8 @@ pub async fn publish(
         idempotency_key: key,
         created_at: Timestamp::now(),
     };
-    let out = s.store.publish(ev, Some(s.dispatch.node_id())).await?;
+    let claim_for = s.dispatch.as_ref().map(|d| d.node_id());
+    let out = s.store.publish(ev, claim_for).await?;
     tracing::Span::current().record("event", out.event.id.as_str());
     let deliveries: Vec<Value> = out
         .deliveries
@@ -98,7 +99,9 @@ pub async fn publish(
         "deliveries": deliveries,
     });
     if out.created {
-        s.dispatch.submit(out.jobs);
+        if let Some(d) = &s.dispatch {
+            d.submit(out.jobs);
+        }
         Ok((StatusCode::ACCEPTED, Json(body)).into_response())
     } else {
         Ok((

@@ -13,6 +13,13 @@ use crate::ApiState;
 use axum::routing::{get, post};
 use axum::Router;
 
+/// Only the health probes (a worker node's HTTP surface).
+pub fn health_router() -> Router<ApiState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}
+
 /// Every route of the API.
 pub fn router() -> Router<ApiState> {
     let t = "/v1/tenants/{tenant}";

@@ -3,17 +3,20 @@
 //! report back over one channel, so the loop never waits on the network.
 
 use crate::config::DispatcherConfig;
-use crate::decision::{decide, next_try};
+use crate::decision::{decide, next_try, stop_reason};
 use crate::dispatcher::spawn_release;
-use crate::lanes::Lanes;
-use crate::outcomes;
+use crate::health::Health;
+use crate::lanes::{Lanes, Started};
+use crate::outcomes::{self, Write};
+use crate::rate::Bucket;
 use crate::sender::Sender;
 use crate::timers::Timers;
 use aviso_core::model::{Attempt, Endpoint};
 use aviso_core::{DeliveryId, EndpointId, Timestamp};
 use aviso_store::{AttemptOutcome, DispatchJob, NextStep, Store, StoreError};
 use rand::Rng;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -23,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+mod flow;
 mod scan;
 mod shutdown;
 
@@ -40,6 +44,10 @@ enum Event {
         job: DispatchJob,
         endpoint: Arc<Endpoint>,
         attempt: Option<Attempt>,
+        key: Option<String>,
+    },
+    Disabled {
+        id: EndpointId,
     },
     Loaded {
         id: EndpointId,
@@ -70,12 +78,16 @@ pub(crate) struct Actor {
     wake: Arc<Notify>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
-    outcome_tx: Option<mpsc::Sender<AttemptOutcome>>,
+    outcome_tx: Option<mpsc::Sender<Write>>,
     writer: Option<JoinHandle<()>>,
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
     loading: HashMap<EndpointId, Loading>,
     lanes: Lanes,
     timers: Timers,
+    health: HashMap<EndpointId, Health>,
+    buckets: HashMap<EndpointId, Bucket>,
+    wakeups: BinaryHeap<Reverse<(Instant, EndpointId)>>,
+    wake_at: HashMap<EndpointId, Instant>,
     to_release: Vec<DeliveryId>,
     scanning: bool,
     rescan: bool,
@@ -121,6 +133,10 @@ impl Actor {
             writer: Some(writer),
             endpoints: HashMap::new(),
             loading: HashMap::new(),
+            health: HashMap::new(),
+            buckets: HashMap::new(),
+            wakeups: BinaryHeap::new(),
+            wake_at: HashMap::new(),
             to_release: Vec::new(),
             scanning: false,
             rescan: false,
@@ -142,6 +158,8 @@ impl Actor {
         loop {
             let next_timer = self.timers.next_at();
             let timer = tokio::time::sleep_until(instant_at(next_timer.unwrap_or_default()));
+            let next_wakeup = self.next_wakeup();
+            let wakeup = tokio::time::sleep_until(next_wakeup.unwrap_or_else(Instant::now));
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break,
@@ -150,6 +168,7 @@ impl Actor {
                 _ = self.wake.notified() => self.request_scan(),
                 _ = tick.tick() => self.request_scan(),
                 _ = timer, if next_timer.is_some() => self.fire_timers(),
+                _ = wakeup, if next_wakeup.is_some() => self.fire_wakeups(),
                 n = self.ready_rx.recv_many(&mut ready, READY_BATCH), if self.ready_open => {
                     self.ready_open = n > 0;
                     for job in ready.drain(..) {
@@ -174,7 +193,9 @@ impl Actor {
                 job,
                 endpoint,
                 attempt,
-            } => self.on_done(job, endpoint, attempt).await,
+                key,
+            } => self.on_done(job, endpoint, attempt, key).await,
+            Event::Disabled { id } => self.on_disabled(id),
             Event::Loaded { id, result } => self.on_loaded(id, result),
             Event::Scanned { result, limit } => self.on_scanned(result, limit),
         }
@@ -206,21 +227,15 @@ impl Actor {
             self.to_release.push(job.delivery);
             return;
         }
-        if let Err(delivery) = self.lanes.push(job) {
+        let key = endpoint.spec.policy.ordering.key_of(&job.payload);
+        if let Err(delivery) = self.lanes.push(job, key) {
             self.to_release.push(delivery);
         }
         self.pump(&endpoint);
     }
 
-    /// Starts sends from an endpoint's lane up to its in-flight limit.
-    fn pump(&mut self, endpoint: &Arc<Endpoint>) {
-        let max = usize::from(endpoint.spec.policy.max_in_flight.0).max(1);
-        while let Some(job) = self.lanes.start_next(&endpoint.id, max) {
-            self.spawn_send(job, endpoint.clone());
-        }
-    }
-
-    fn spawn_send(&self, job: DispatchJob, endpoint: Arc<Endpoint>) {
+    fn spawn_send(&self, started: Started, endpoint: Arc<Endpoint>) {
+        let Started { job, key } = started;
         let span = tracing::debug_span!(
             "attempt",
             event = %job.event,
@@ -241,6 +256,7 @@ impl Actor {
                 job,
                 endpoint,
                 attempt,
+                key,
             });
         };
         self.tracker.spawn(task.instrument(span));
@@ -297,12 +313,13 @@ impl Actor {
         job: DispatchJob,
         endpoint: Arc<Endpoint>,
         attempt: Option<Attempt>,
+        key: Option<String>,
     ) {
-        self.lanes.finish(&job.endpoint);
+        self.lanes.finish(&job.endpoint, key.as_deref());
         match attempt {
             // Aborted at shutdown: the row stays pending; let the scan have it.
             None => self.to_release.push(job.delivery.clone()),
-            Some(attempt) => {
+            Some(mut attempt) => {
                 let now = Timestamp::now();
                 let r = rand::thread_rng().gen_range(-1.0..=1.0);
                 let mut next = decide(&endpoint.spec.policy, &job, &attempt, now, r);
@@ -310,6 +327,12 @@ impl Actor {
                     *keep_claim =
                         !self.stopping && self.timers.push(*at, next_try(&job, *at)).is_ok();
                 }
+                if next == NextStep::Failed {
+                    if let Some(reason) = stop_reason(&attempt) {
+                        attempt.error_detail = Some(reason.into());
+                    }
+                }
+                let seen = (attempt.status_code, attempt.error);
                 tracing::debug!(
                     event = %job.event,
                     endpoint = %job.endpoint,
@@ -321,20 +344,24 @@ impl Actor {
                     next = ?next,
                     "attempt finished"
                 );
+                let observed = next.clone();
                 self.write_outcome(AttemptOutcome { attempt, next }).await;
+                // After the write is queued, so a disable it triggers comes after it.
+                self.observe(&job, key, &endpoint, seen, &observed);
             }
         }
         if let Some(current) = self.endpoints.get(&job.endpoint).cloned() {
             if current.spec.enabled {
                 self.pump(&current);
             }
+            self.tidy(&current);
         }
     }
 
     async fn write_outcome(&mut self, outcome: AttemptOutcome) {
         let Some(tx) = &self.outcome_tx else { return };
         // A full channel pauses the actor: back-pressure from a slow store.
-        if tx.send(outcome).await.is_err() {
+        if tx.send(Write::Outcome(outcome)).await.is_err() {
             tracing::error!("outcome writer stopped; an outcome was lost");
         }
     }

@@ -19,7 +19,7 @@ use aviso_core::url::EndpointUrl;
 use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 use aviso_store::DispatchJob;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
@@ -34,6 +34,10 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Received {
     pub path: String,
+    /// The full request target (absolute when it came through as a proxy request).
+    pub uri: String,
+    /// The address the request came from.
+    pub peer: SocketAddr,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -50,6 +54,13 @@ pub struct ReceiverState {
     pub delay: Mutex<Duration>,
     pub current: AtomicUsize,
     pub max_concurrent: AtomicUsize,
+    /// When each request to `/` arrived, with the concurrency it made.
+    pub arrivals: Mutex<Vec<(tokio::time::Instant, usize)>>,
+    /// Headers added to every answer.
+    pub answer_headers: Mutex<Vec<(String, String)>>,
+    /// `(status, n)`: answer `status` except to every n-th request (then 200).
+    pub sick: Mutex<Option<(u16, usize)>>,
+    served: AtomicUsize,
 }
 
 /// A real HTTP server on 127.0.0.1. Paths: `/redirect` answers 302, `/slow`
@@ -67,6 +78,7 @@ impl Receiver {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { addr, state }
     }
@@ -94,10 +106,38 @@ impl Receiver {
     pub fn delay(&self, d: Duration) {
         *self.state.delay.lock().unwrap() = d;
     }
+
+    /// Adds a header to every answer.
+    pub fn answer_header(&self, name: &str, value: &str) {
+        let h = (name.to_owned(), value.to_owned());
+        self.state.answer_headers.lock().unwrap().push(h);
+    }
+
+    /// Answers `status` except to every `n`-th request; `None` heals it.
+    pub fn sick(&self, pattern: Option<(u16, usize)>) {
+        *self.state.sick.lock().unwrap() = pattern;
+    }
+
+    /// Arrival times and concurrency of the requests to `/`.
+    pub fn arrivals(&self) -> Vec<(tokio::time::Instant, usize)> {
+        self.state.arrivals.lock().unwrap().clone()
+    }
+
+    /// The `n` field of each request body, in arrival order.
+    pub fn numbers(&self) -> Vec<i64> {
+        self.requests()
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                v["n"].as_i64().unwrap()
+            })
+            .collect()
+    }
 }
 
 async fn handle(
     State(s): State<Arc<ReceiverState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -105,6 +145,8 @@ async fn handle(
     let path = uri.path().to_owned();
     s.requests.lock().unwrap().push(Received {
         path: path.clone(),
+        uri: uri.to_string(),
+        peer,
         headers,
         body,
     });
@@ -119,14 +161,32 @@ async fn handle(
     }
     let now = s.current.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_concurrent.fetch_max(now, Ordering::SeqCst);
+    let nth = s.served.fetch_add(1, Ordering::SeqCst) + 1;
+    s.arrivals
+        .lock()
+        .unwrap()
+        .push((tokio::time::Instant::now(), now));
     let delay = *s.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
     s.current.fetch_sub(1, Ordering::SeqCst);
     let scripted = s.script.lock().unwrap().pop_front();
+    let sick = s
+        .sick
+        .lock()
+        .unwrap()
+        .map(|(st, n)| if nth % n == 0 { 200 } else { st });
     let status = scripted
+        .or(sick)
         .or(*s.default_status.lock().unwrap())
         .unwrap_or(200);
-    (StatusCode::from_u16(status).unwrap(), "ok").into_response()
+    let mut resp = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
+    for (k, v) in s.answer_headers.lock().unwrap().iter() {
+        resp.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    resp
 }
 
 // ---------- endpoints and jobs ----------

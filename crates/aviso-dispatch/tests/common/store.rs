@@ -74,6 +74,10 @@ impl FakeStore {
         self.row(id).status
     }
 
+    pub fn endpoint(&self, id: &EndpointId) -> Endpoint {
+        self.state.lock().unwrap().endpoints[id].clone()
+    }
+
     pub fn outcomes_for(&self, id: &DeliveryId) -> Vec<AttemptOutcome> {
         let st = self.state.lock().unwrap();
         st.outcomes
@@ -138,8 +142,17 @@ impl Store for FakeStore {
     async fn list_endpoints(&self, _: &TenantId, _: PageRequest) -> Result<Page<Endpoint>> {
         unused()
     }
-    async fn update_endpoint(&self, _: Endpoint) -> Result<Endpoint> {
-        unused()
+    async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
+        let mut st = self.state.lock().unwrap();
+        if !ep.spec.enabled {
+            for r in st.rows.values_mut() {
+                if r.job.endpoint == ep.id && r.status == DeliveryStatus::Pending {
+                    (r.status, r.claimed_by) = (DeliveryStatus::Cancelled, None);
+                }
+            }
+        }
+        st.endpoints.insert(ep.id.clone(), ep.clone());
+        Ok(ep)
     }
     async fn delete_endpoint(&self, _: &TenantId, _: &EndpointId) -> Result<()> {
         unused()

@@ -1,21 +1,15 @@
 //! Row ↔ model mapping. Column lists live next to the code that reads them.
 
-use crate::{Result, StoreError};
-use aviso_core::auth::{Headers, ReceiverAuth};
-use aviso_core::filter::PayloadFilter;
 use aviso_core::model::{
-    ApiKey, Attempt, AttemptError, Delivery, DeliveryStatus, Endpoint, EndpointSecrets,
-    EndpointSpec, Event, EventType, KeyScope, Tenant,
+    ApiKey, Attempt, AttemptError, Delivery, DeliveryStatus, Endpoint, EndpointSecrets, Event,
+    EventType, KeyScope, Tenant,
 };
-use aviso_core::name::{EventTypeName, EventTypePattern};
-use aviso_core::policy::DeliveryPolicy;
+use aviso_core::name::EventTypeName;
 use aviso_core::signing::SigningSecret;
-use aviso_core::url::EndpointUrl;
 use aviso_core::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
 use rusqlite::types::Type;
 use rusqlite::Row;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 pub(super) const EVENT_TYPE_COLS: &str =
     "name, description, grp, schema_json, example_json, archived, created_at, updated_at";
@@ -32,53 +26,7 @@ pub(super) const ATTEMPT_COLS: &str =
     "id, delivery_id, at, duration_ms, status_code, error, error_detail, \
      response_headers_json, response_snippet";
 
-/// The stored form of an [`EndpointSpec`] (which is not itself serde):
-/// auth is kept in full, never redacted.
-#[derive(Serialize, Deserialize)]
-struct SpecJson {
-    url: EndpointUrl,
-    description: String,
-    event_types: Vec<EventTypePattern>,
-    enabled: bool,
-    auth: ReceiverAuth,
-    headers: Headers,
-    filter: PayloadFilter,
-    policy: DeliveryPolicy,
-}
-
-/// Serialises an endpoint spec for `endpoints.spec_json`.
-pub(super) fn spec_to_json(s: &EndpointSpec) -> Result<String> {
-    to_json(&SpecJson {
-        url: s.url.clone(),
-        description: s.description.clone(),
-        event_types: s.event_types.clone(),
-        enabled: s.enabled,
-        auth: s.auth.clone(),
-        headers: s.headers.clone(),
-        filter: s.filter.clone(),
-        policy: s.policy.clone(),
-    })
-}
-
-/// Parses `endpoints.spec_json`.
-pub(super) fn spec_from_json(s: &str) -> serde_json::Result<EndpointSpec> {
-    let j: SpecJson = serde_json::from_str(s)?;
-    Ok(EndpointSpec {
-        url: j.url,
-        description: j.description,
-        event_types: j.event_types,
-        enabled: j.enabled,
-        auth: j.auth,
-        headers: j.headers,
-        filter: j.filter,
-        policy: j.policy,
-    })
-}
-
-/// Serialises a value stored as JSON text.
-pub(super) fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode JSON: {e}")))
-}
+pub(super) use crate::json::{spec_from_json, spec_to_json, to_json};
 
 fn bad(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))

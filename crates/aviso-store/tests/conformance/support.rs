@@ -16,6 +16,14 @@ use std::sync::Arc;
 /// The store under test.
 pub type Db = Arc<dyn Store>;
 
+/// What a backend promises beyond the common contract.
+#[derive(Clone, Copy, Debug)]
+pub struct Backend {
+    /// Other processes may share the database: `recover_claims` releases
+    /// only the claims of nodes whose lease ran out, never live ones.
+    pub shared: bool,
+}
+
 /// A fixed point in time plus `ms`.
 pub fn at(ms: i64) -> Timestamp {
     Timestamp(1_767_225_600_000 + ms)

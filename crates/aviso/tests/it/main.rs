@@ -1,6 +1,11 @@
 //! Integration tests: the real HTTP API, a real receiver on a loopback port.
 
 mod api;
+mod cluster;
+mod contracts;
 mod crash;
 mod delivery;
+mod failures;
+mod multinode;
+mod policies;
 mod support;

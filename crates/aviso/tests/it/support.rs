@@ -165,12 +165,16 @@ impl Drop for TestApp {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: tokio::time::Instant,
 }
 
 #[derive(Default)]
 struct ReceiverState {
     got: Vec<Received>,
     script: VecDeque<u16>,
+    /// Answered once the script is empty (200 when unset).
+    otherwise: Option<u16>,
     delay: Duration,
     in_flight: usize,
     peak_in_flight: usize,
@@ -209,6 +213,18 @@ impl Receiver {
         }
     }
 
+    /// Starts a receiver answering `status` to everything, each after `delay`.
+    pub async fn always(status: u16, delay: Duration) -> Self {
+        let rx = Self::start_with(Vec::new(), delay).await;
+        rx.state.lock().unwrap().otherwise = Some(status);
+        rx
+    }
+
+    /// From now on, answers `status` once the script is empty.
+    pub fn answer(&self, status: u16) {
+        self.state.lock().unwrap().otherwise = Some(status);
+    }
+
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().got.clone()
@@ -234,8 +250,10 @@ async fn receive(
         let mut s = st.lock().unwrap();
         s.in_flight += 1;
         s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
-        s.got.push(Received { headers, body });
-        (s.delay, s.script.pop_front().unwrap_or(200))
+        let at = tokio::time::Instant::now();
+        s.got.push(Received { headers, body, at });
+        let status = s.script.pop_front().or(s.otherwise).unwrap_or(200);
+        (s.delay, status)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -260,4 +278,32 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Polls a delivery until its status is `want`; returns it with its attempts.
+pub async fn wait_delivery(app: &TestApp, tenant: &str, dlv: &str, want: &str) -> Value {
+    let path = format!("/v1/tenants/{tenant}/deliveries/{dlv}");
+    let end = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, d) = app.admin("GET", &path, None).await;
+        assert_eq!(s, 200, "{d}");
+        if d["status"] == want {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "delivery {dlv} never became {want}: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The ids of an event's deliveries, from a publish answer.
+pub fn delivery_ids(published: &Value) -> Vec<String> {
+    published["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
 }

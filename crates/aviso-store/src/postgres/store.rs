@@ -1,0 +1,244 @@
+//! `Store` for [`PostgresStore`]: publishes go to the group-commit writer,
+//! every other call runs on a pooled connection in its own transaction.
+
+use super::error::db_err;
+use super::{dispatch, in_tx, leases, reads, writes, PostgresStore};
+use crate::{
+    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Result, Store,
+    StoreSignal,
+};
+use async_trait::async_trait;
+use aviso_core::model::{
+    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Tenant,
+};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use deadpool_postgres::Object;
+use tokio::sync::broadcast;
+use tokio_postgres::IsolationLevel;
+use tracing::instrument;
+
+/// Runs `$body` in a read-only `REPEATABLE READ` transaction: one snapshot for several statements.
+macro_rules! in_snapshot {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut conn: Object = $store.conn().await?;
+        let $tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db_err)?;
+        let out = $body.await?;
+        $tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }};
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    #[instrument(skip_all)]
+    async fn ping(&self) -> Result<()> {
+        reads::ping(&self.conn().await?).await
+    }
+
+    #[instrument(skip_all, fields(name = %et.name))]
+    async fn create_event_type(&self, et: EventType) -> Result<EventType> {
+        writes::create_event_type(&self.conn().await?, et).await
+    }
+
+    #[instrument(skip_all, fields(name = name))]
+    async fn get_event_type(&self, name: &str) -> Result<EventType> {
+        reads::get_event_type(&self.conn().await?, name).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_event_types(&self, page: PageRequest) -> Result<Page<EventType>> {
+        reads::list_event_types(&self.conn().await?, page).await
+    }
+
+    #[instrument(skip_all, fields(name = %et.name))]
+    async fn update_event_type(&self, et: EventType) -> Result<EventType> {
+        writes::update_event_type(&self.conn().await?, et).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %t.id))]
+    async fn create_tenant(&self, t: Tenant) -> Result<Tenant> {
+        writes::create_tenant(&self.conn().await?, t).await
+    }
+
+    #[instrument(skip_all, fields(tenant = id_or_uid))]
+    async fn get_tenant(&self, id_or_uid: &str) -> Result<Tenant> {
+        reads::get_tenant(&self.conn().await?, id_or_uid).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
+        reads::list_tenants(&self.conn().await?, page).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %t.id))]
+    async fn update_tenant(&self, t: Tenant) -> Result<Tenant> {
+        writes::update_tenant(&self.conn().await?, t).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %id))]
+    async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
+        in_tx!(self, |tx| writes::delete_tenant(&tx, id))
+    }
+
+    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    async fn create_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
+        in_tx!(self, |tx| writes::create_endpoint(&tx, ep))
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
+    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
+        reads::get_endpoint(&self.conn().await?, tenant, id).await
+    }
+
+    #[instrument(skip_all, fields(endpoint = %id))]
+    async fn get_endpoint_by_id(&self, id: &EndpointId) -> Result<Endpoint> {
+        reads::get_endpoint_by_id(&self.conn().await?, id).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant))]
+    async fn list_endpoints(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<Endpoint>> {
+        reads::list_endpoints(&self.conn().await?, tenant, page).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
+        in_tx!(self, |tx| writes::update_endpoint(&tx, ep))
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<()> {
+        in_tx!(self, |tx| writes::delete_endpoint(&tx, tenant, id))
+    }
+
+    #[instrument(skip_all, fields(key = %key.id))]
+    async fn create_api_key(&self, key: ApiKey) -> Result<ApiKey> {
+        writes::create_api_key(&self.conn().await?, key).await
+    }
+
+    #[instrument(skip_all)]
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        reads::find_api_key(&self.conn().await?, hash).await
+    }
+
+    #[instrument(skip_all, fields(key = %id))]
+    async fn delete_api_key(&self, id: &KeyId) -> Result<()> {
+        in_tx!(self, |tx| writes::delete_api_key(&tx, id))
+    }
+
+    #[instrument(skip_all)]
+    async fn has_admin_key(&self) -> Result<bool> {
+        reads::has_admin_key(&self.conn().await?).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
+    async fn publish(&self, ev: NewEvent, claim_for: Option<&str>) -> Result<Published> {
+        self.writer.publish(ev, claim_for.map(str::to_owned)).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, event = %id))]
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<(Event, Vec<Delivery>)> {
+        in_snapshot!(self, |tx| reads::get_event(&tx, tenant, id))
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant))]
+    async fn list_events(&self, tenant: &TenantId, q: EventQuery) -> Result<Vec<Event>> {
+        reads::list_events(&self.conn().await?, tenant, q).await
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %endpoint))]
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        status: Option<DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>> {
+        in_snapshot!(self, |tx| reads::list_deliveries(
+            &tx, tenant, endpoint, status, page
+        ))
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<(Delivery, Vec<Attempt>)> {
+        in_snapshot!(self, |tx| reads::get_delivery(&tx, tenant, id))
+    }
+
+    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    async fn resend_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery> {
+        in_tx!(self, |tx| dispatch::resend_delivery(&tx, tenant, id, now))
+    }
+
+    #[instrument(skip_all, fields(node = node, limit = limit))]
+    async fn claim_due(
+        &self,
+        node: &str,
+        due_before: Timestamp,
+        limit: usize,
+        exclude: &[EndpointId],
+    ) -> Result<Vec<DispatchJob>> {
+        in_tx!(self, |tx| dispatch::claim_due(
+            &tx,
+            &self.leases,
+            node,
+            due_before,
+            limit,
+            exclude
+        ))
+    }
+
+    #[instrument(skip_all)]
+    async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        reads::next_due_at(&self.conn().await?).await
+    }
+
+    #[instrument(skip_all, fields(count = ids.len()))]
+    async fn release_claims(&self, ids: &[DeliveryId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, |tx| dispatch::release_claims(&tx, ids))
+    }
+
+    /// Other nodes may be running: releases only the claims of nodes whose
+    /// lease ran out (or that never had one).
+    #[instrument(skip_all)]
+    async fn recover_claims(&self) -> Result<u64> {
+        in_tx!(self, |tx| leases::recover(&tx))
+    }
+
+    #[instrument(skip_all, fields(count = outcomes.len()))]
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, |tx| dispatch::record_outcomes(&tx, outcomes))
+    }
+
+    #[instrument(skip_all, fields(node = node))]
+    async fn leave(&self, node: &str) -> Result<()> {
+        let released: u64 = in_tx!(self, |tx| leases::leave(&tx, &self.leases, node))?;
+        if released > 0 {
+            tracing::info!(released, "released claims on leaving");
+        }
+        Ok(())
+    }
+
+    fn signals(&self) -> Option<broadcast::Receiver<StoreSignal>> {
+        Some(self.signals.subscribe())
+    }
+}
