@@ -3,6 +3,7 @@
 //! Handlers are thin: extract, call the store or dispatcher, shape the answer.
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod extract;
 mod routes;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub cfg: Arc<ApiConfig>,
     /// Verified API keys.
     pub keys: Arc<auth::KeyCache>,
+    /// Cached tenants and event types.
+    pub catalog: Arc<catalog::Catalog>,
 }
 
 impl ApiState {
@@ -51,6 +54,7 @@ impl ApiState {
             dispatch,
             cfg: Arc::new(cfg),
             keys: Arc::default(),
+            catalog: Arc::default(),
         }
     }
 }

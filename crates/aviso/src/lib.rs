@@ -1,5 +1,6 @@
 //! The `aviso` binary's library half: configuration and the server's wiring,
 //! so integration tests can start a real server in-process.
 
+pub mod bench;
 pub mod config;
 pub mod server;

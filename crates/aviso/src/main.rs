@@ -32,6 +32,8 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Measure throughput and latency on this machine (see BENCHMARKS.md).
+    Bench(aviso::bench::BenchArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -85,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Serve { config } => serve(Config::load(config.as_deref())?).await,
+        Cmd::Bench(args) => aviso::bench::run(args).await.map(drop),
     }
 }
 
