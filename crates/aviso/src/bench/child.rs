@@ -55,9 +55,15 @@ impl Db {
 }
 
 impl Server {
-    /// Spawns `aviso serve` on `db` and waits for its URL.
+    /// Spawns this binary's `serve` on `db` and waits for its URL.
     pub async fn start(db: &Db) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the aviso binary")?;
+        Self::start_binary(&exe, db).await
+    }
+
+    /// Spawns `exe serve` on `db` (admin key [`KEY`], http and private
+    /// destinations allowed) and waits until it prints its URL.
+    pub async fn start_binary(exe: &std::path::Path, db: &Db) -> anyhow::Result<Self> {
         let t0 = Instant::now();
         let mut child = Command::new(exe)
             .arg("serve")
@@ -120,14 +126,22 @@ impl Server {
         ticks / clock_ticks()
     }
 
-    /// SIGTERM and wait.
-    pub async fn stop(mut self) {
+    /// SIGTERM, then waits up to 30 s; returns the exit status if it exited.
+    pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 }
 

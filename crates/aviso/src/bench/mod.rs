@@ -3,7 +3,7 @@
 //! figure is also shown as a fraction of the raw loopback rate measured in the
 //! same run, because the machine is shared and noisy.
 
-mod child;
+pub mod child;
 mod load;
 mod receiver;
 mod report;
