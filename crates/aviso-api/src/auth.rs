@@ -33,10 +33,11 @@ impl Principal {
     /// sees its own tenant, anything else is 404.
     pub async fn tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
         let t = state
-            .store
-            .get_tenant(id_or_uid)
+            .catalog
+            .tenant(state.store.as_ref(), id_or_uid)
             .await
             .or_not_found("tenant")?;
+        let t = Tenant::clone(&t);
         match self {
             Self::Tenant(own) if *own != t.id => Err(ApiError::not_found("tenant")),
             _ => Ok(t),

@@ -3,6 +3,7 @@
 //! Handlers are thin: extract, call the store or dispatcher, shape the answer.
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod extract;
 mod routes;
@@ -42,16 +43,16 @@ pub struct ApiState {
     pub cfg: Arc<ApiConfig>,
     /// Verified API keys.
     pub keys: Arc<auth::KeyCache>,
+    /// Cached tenants and event types.
+    pub catalog: Arc<catalog::Catalog>,
 }
 
 impl ApiState {
     /// Bundles the parts.
     pub fn new(store: Arc<dyn Store>, dispatch: DispatchHandle, cfg: ApiConfig) -> Self {
         Self {
-            store,
             dispatch: Some(dispatch),
-            cfg: Arc::new(cfg),
-            keys: Arc::default(),
+            ..Self::without_dispatcher(store, cfg)
         }
     }
 
@@ -62,6 +63,7 @@ impl ApiState {
             dispatch: None,
             cfg: Arc::new(cfg),
             keys: Arc::default(),
+            catalog: Arc::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `aviso` binary's library half: configuration and the server's wiring,
 //! so integration tests can start a real server in-process.
 
+pub mod bench;
 pub mod config;
 pub mod server;
 pub mod signals;

@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
+// glibc's allocator showed up as a fifth of the server's CPU under load
+// (malloc, free, malloc_consolidate); mimalloc is much cheaper for this many
+// small, short-lived, cross-thread allocations (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "aviso",
@@ -35,6 +41,8 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Measure throughput and latency on this machine (see BENCHMARKS.md).
+    Bench(aviso::bench::BenchArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -98,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Cmd::Bench(args) => aviso::bench::run(args).await.map(drop),
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn run(
         &store,
         dispatch,
         state.keys.clone(),
+        state.catalog.clone(),
         &tracker,
         dispatch_cancel.clone(),
     );

@@ -2,6 +2,7 @@
 //! `LISTEN/NOTIFY`): wake the dispatcher, drop stale cached endpoints and keys.
 
 use aviso_api::auth::KeyCache;
+use aviso_api::catalog::Catalog;
 use aviso_dispatch::DispatchHandle;
 use aviso_store::{Store, StoreSignal};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub fn follow(
     store: &Arc<dyn Store>,
     dispatch: Option<DispatchHandle>,
     keys: Arc<KeyCache>,
+    catalog: Arc<Catalog>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) {
@@ -36,7 +38,7 @@ pub fn follow(
                 }
                 Err(RecvError::Closed) => return,
             };
-            apply(&signal, dispatch.as_ref(), &keys);
+            apply(&signal, dispatch.as_ref(), &keys, &catalog);
             if signal == StoreSignal::Resync {
                 if let Some(d) = &dispatch {
                     // Any endpoint may have changed unheard: drop every cached one.
@@ -50,7 +52,12 @@ pub fn follow(
 }
 
 /// What one signal means for this node.
-fn apply(signal: &StoreSignal, dispatch: Option<&DispatchHandle>, keys: &KeyCache) {
+fn apply(
+    signal: &StoreSignal,
+    dispatch: Option<&DispatchHandle>,
+    keys: &KeyCache,
+    catalog: &Catalog,
+) {
     tracing::debug!(?signal, "store signal");
     match signal {
         StoreSignal::WorkDue => {
@@ -63,9 +70,15 @@ fn apply(signal: &StoreSignal, dispatch: Option<&DispatchHandle>, keys: &KeyCach
                 d.invalidate_endpoint(id);
             }
         }
-        StoreSignal::KeysChanged => keys.clear(),
+        // Sent when a key or a tenant is deleted: cached tenants may be gone too.
+        StoreSignal::KeysChanged => {
+            keys.clear();
+            catalog.tenants_changed();
+        }
         StoreSignal::Resync => {
             keys.clear();
+            catalog.tenants_changed();
+            catalog.event_types_changed();
             if let Some(d) = dispatch {
                 d.wake();
             }

@@ -68,8 +68,8 @@ async fn spec_of(
     }
     for (i, p) in input.event_types.iter().enumerate() {
         if let EventTypePattern::Exact(name) = p {
-            s.store
-                .get_event_type(name.as_str())
+            s.catalog
+                .event_type(s.store.as_ref(), name.as_str())
                 .await
                 .or_not_found("event type")
                 .map_err(|_| {

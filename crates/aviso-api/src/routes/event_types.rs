@@ -143,12 +143,13 @@ pub async fn update(
     }
     check(&et.description, et.group.as_deref(), et.schema.as_ref())?;
     et.updated_at = Timestamp::now();
-    Ok(Json(
-        s.store
-            .update_event_type(et)
-            .await
-            .or_not_found("event type")?,
-    ))
+    let et = s
+        .store
+        .update_event_type(et)
+        .await
+        .or_not_found("event type")?;
+    s.catalog.event_types_changed();
+    Ok(Json(et))
 }
 
 /// `DELETE /v1/event-types/{name}`: archives the type (events keep referring to it).
@@ -165,5 +166,6 @@ pub async fn archive(
         .update_event_type(et)
         .await
         .or_not_found("event type")?;
+    s.catalog.event_types_changed();
     Ok(StatusCode::NO_CONTENT)
 }

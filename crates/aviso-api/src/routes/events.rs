@@ -68,8 +68,8 @@ pub async fn publish(
     let key = idempotency_key(&headers, b.idempotency_key)?;
     tracing::Span::current().record("event_type", b.event_type.as_str());
     let et = s
-        .store
-        .get_event_type(b.event_type.as_str())
+        .catalog
+        .event_type(s.store.as_ref(), b.event_type.as_str())
         .await
         .or_not_found("event type")
         .map_err(|_| {

@@ -110,9 +110,9 @@ pub async fn update(
     }
     check(&tenant)?;
     tenant.updated_at = Timestamp::now();
-    Ok(Json(
-        s.store.update_tenant(tenant).await.or_not_found("tenant")?,
-    ))
+    let tenant = s.store.update_tenant(tenant).await.or_not_found("tenant")?;
+    s.catalog.tenants_changed();
+    Ok(Json(tenant))
 }
 
 /// `DELETE /v1/tenants/{tenant}` (admin): the tenant and everything it owns.
@@ -128,6 +128,7 @@ pub async fn delete(
         .delete_tenant(&tenant.id)
         .await
         .or_not_found("tenant")?;
+    s.catalog.tenants_changed();
     s.keys.clear();
     Ok(StatusCode::NO_CONTENT)
 }

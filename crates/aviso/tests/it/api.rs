@@ -540,3 +540,65 @@ async fn bad_input_is_refused_and_changes_nothing() {
     );
     app.stop().await;
 }
+
+/// The API caches tenants and event types; every change made through the API
+/// is visible to the very next request.
+#[tokio::test]
+async fn cached_catalogue_sees_changes_at_once() {
+    let app = TestApp::spawn().await;
+    app.event_type("invoice.paid").await;
+    let t = app.tenant("old-uid").await;
+    app.publish("old-uid", json!({"type": "invoice.paid", "payload": {}}))
+        .await;
+
+    let (s, _) = app
+        .admin("DELETE", "/v1/event-types/invoice.paid", None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, b) = app
+        .admin(
+            "POST",
+            "/v1/tenants/old-uid/events",
+            Some(json!({"type": "invoice.paid", "payload": {}})),
+        )
+        .await;
+    assert_eq!(
+        (s, field(&b)),
+        (422, "type"),
+        "archived right after use: {b}"
+    );
+    let (s, _) = app
+        .admin(
+            "PATCH",
+            "/v1/event-types/invoice.paid",
+            Some(json!({"archived": false})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.publish("old-uid", json!({"type": "invoice.paid", "payload": {}}))
+        .await;
+
+    let (s, _) = app
+        .admin(
+            "PATCH",
+            &format!("/v1/tenants/{t}"),
+            Some(json!({"uid": "new-uid"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app.admin("GET", "/v1/tenants/old-uid", None).await;
+    assert_eq!(s, 404, "the old uid is gone at once");
+    let (s, _) = app.admin("GET", "/v1/tenants/new-uid", None).await;
+    assert_eq!(s, 200);
+    let (s, _) = app.admin("DELETE", &format!("/v1/tenants/{t}"), None).await;
+    assert_eq!(s, 204);
+    let (s, _) = app
+        .admin(
+            "POST",
+            &format!("/v1/tenants/{t}/events"),
+            Some(json!({"type": "invoice.paid", "payload": {}})),
+        )
+        .await;
+    assert_eq!(s, 404, "a deleted tenant takes no events");
+    app.stop().await;
+}

@@ -1,50 +1,24 @@
 //! Crash safety: `kill -9` the real binary mid-delivery, restart it on the same
 //! database, and every accepted event still reaches the receiver.
 
-use crate::support::{temp_db, wait_for, Receiver, ADMIN_KEY};
+use crate::support::{temp_db, wait_for, Receiver};
+use aviso::bench::child::{Db, Server, KEY};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-/// Starts `aviso serve` on `db` and returns the child and its base URL.
-async fn start_server(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))
-        .arg("serve")
-        .env("AVISO_LISTEN", "127.0.0.1:0")
-        .env("AVISO_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("AVISO_ADMIN_KEY", ADMIN_KEY)
-        .env("AVISO_ALLOW_HTTP", "true")
-        .env("AVISO_ALLOW_PRIVATE_DESTINATIONS", "true")
-        .env("AVISO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn aviso");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.trim().strip_prefix("API:") {
-                return url.trim().trim_end_matches("/v1").to_owned();
-            }
-        }
-        panic!("aviso exited before printing its API URL");
-    })
-    .await
-    .expect("aviso printed its URL in time");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+async fn start_server(db: &Path) -> Server {
+    let exe = Path::new(env!("CARGO_BIN_EXE_aviso"));
+    Server::start_binary(exe, &Db::Sqlite(db.to_owned()))
+        .await
+        .expect("aviso serve starts")
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let r = http
         .post(url)
-        .bearer_auth(ADMIN_KEY)
+        .bearer_auth(KEY)
         .json(&body)
         .send()
         .await
@@ -66,7 +40,8 @@ async fn kill_9_mid_delivery_loses_nothing() {
     const EVENTS: usize = 1000;
     let db = temp_db();
     let rx = Receiver::start_with(Vec::new(), Duration::from_millis(10)).await;
-    let (mut child, base) = start_server(&db).await;
+    let mut server = start_server(&db).await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     assert_eq!(
         post(
@@ -125,14 +100,14 @@ async fn kill_9_mid_delivery_loses_nothing() {
         || async { rx.count() >= 150 },
     )
     .await;
-    child.kill().await.unwrap(); // SIGKILL
+    server.kill().await; // SIGKILL
     let before = rx.count();
     assert!(
         before < EVENTS,
         "the crash must happen mid-way (got {before} already)"
     );
 
-    let (mut child, _) = start_server(&db).await;
+    let mut server = start_server(&db).await;
     wait_for(
         "every accepted event after restart",
         Duration::from_secs(120),
@@ -149,15 +124,9 @@ async fn kill_9_mid_delivery_loses_nothing() {
     );
 
     // A graceful stop (SIGTERM) exits cleanly.
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+    let status = server
+        .stop()
         .await
-        .unwrap()
-        .unwrap();
+        .expect("aviso stops within 30 s of SIGTERM");
     assert!(status.success(), "aviso exited with {status}");
 }

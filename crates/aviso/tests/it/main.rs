@@ -1,6 +1,7 @@
 //! Integration tests: the real HTTP API, a real receiver on a loopback port.
 
 mod api;
+mod bench;
 mod cluster;
 mod contracts;
 mod crash;

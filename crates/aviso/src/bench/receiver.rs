@@ -1,0 +1,178 @@
+//! A fast webhook receiver on a loopback port that measures what arrives:
+//! counts per endpoint, publish-to-arrival latency, duplicates.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
+
+#[derive(Default)]
+struct Inner {
+    ok_by_endpoint: Vec<u64>,
+    seen: HashSet<(u16, String)>,
+    duplicates: u64,
+    latencies_us: Vec<u64>,
+    first_at_us: u64,
+    last_at_us: u64,
+    failed_hits: u64,
+}
+
+/// Shared measurements.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    inner: Arc<Mutex<Inner>>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// A snapshot of what the receiver measured.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Successful arrivals per endpoint index.
+    pub by_endpoint: Vec<u64>,
+    /// Repeated (endpoint, webhook-id) pairs.
+    pub duplicates: u64,
+    /// Latencies of healthy arrivals, sorted, in microseconds.
+    pub latencies_us: Vec<u64>,
+    /// Last arrival (µs since epoch).
+    pub last_at_us: u64,
+}
+
+impl Receiver {
+    /// Binds a loopback port and serves `/ok/{i}` (200), `/fail/{i}` (500),
+    /// `/slow/{i}` (200 after 2 s) and `/raw` (200, for the ceiling).
+    pub async fn start(endpoints: usize) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let r = Self {
+            inner: Arc::new(Mutex::new(Inner {
+                ok_by_endpoint: vec![0; endpoints],
+                ..Default::default()
+            })),
+            base: format!("http://{addr}"),
+        };
+        let app = axum::Router::new()
+            .route("/ok/{i}", post(ok))
+            .route("/fail/{i}", post(fail))
+            .route("/slow/{i}", post(slow))
+            .route("/raw", post(|| async { StatusCode::OK }))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(r)
+    }
+
+    /// Forgets everything measured so far.
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap();
+        let n = g.ok_by_endpoint.len();
+        *g = Inner {
+            ok_by_endpoint: vec![0; n],
+            ..Default::default()
+        };
+    }
+
+    /// Requests answered 500 so far.
+    pub fn failed_hits(&self) -> u64 {
+        self.inner.lock().unwrap().failed_hits
+    }
+
+    /// Total successful arrivals.
+    pub fn total(&self) -> u64 {
+        self.inner.lock().unwrap().ok_by_endpoint.iter().sum()
+    }
+
+    /// A copy of the measurements with latencies sorted.
+    pub fn snapshot(&self) -> Seen {
+        let g = self.inner.lock().unwrap();
+        let mut latencies_us = g.latencies_us.clone();
+        latencies_us.sort_unstable();
+        Seen {
+            by_endpoint: g.ok_by_endpoint.clone(),
+            duplicates: g.duplicates,
+            latencies_us,
+            last_at_us: g.last_at_us,
+        }
+    }
+}
+
+/// The send time the publisher put in the payload: `{"sent_at_us": N, …}`.
+fn sent_at(body: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(body).ok()?;
+    let i = s.find("\"sent_at_us\":")? + 13;
+    let digits: String = s[i..]
+        .chars()
+        .skip_while(|c| *c == ' ')
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+async fn ok(
+    State(r): State<Receiver>,
+    Path(i): Path<u16>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let now = now_us();
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut g = r.inner.lock().unwrap();
+    if let Some(c) = g.ok_by_endpoint.get_mut(i as usize) {
+        *c += 1;
+    }
+    if !g.seen.insert((i, id)) {
+        g.duplicates += 1;
+    }
+    if let Some(t) = sent_at(&body) {
+        g.latencies_us.push(now.saturating_sub(t));
+    }
+    if g.first_at_us == 0 {
+        g.first_at_us = now;
+    }
+    g.last_at_us = now;
+    StatusCode::OK
+}
+
+async fn fail(State(r): State<Receiver>) -> StatusCode {
+    r.inner.lock().unwrap().failed_hits += 1;
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+async fn slow() -> StatusCode {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    StatusCode::OK
+}
+
+/// The value at quantile `q` of sorted samples, in milliseconds.
+pub fn quantile_ms(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted_us.len() as f64 - 1.0) * q).round() as usize;
+    sorted_us[i] as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_send_time() {
+        assert_eq!(super::sent_at(br#"{"sent_at_us": 123,"n":1}"#), Some(123));
+        assert_eq!(super::sent_at(br#"{"sent_at_us":9}"#), Some(9));
+        assert_eq!(super::sent_at(b"{}"), None);
+    }
+}
