@@ -66,6 +66,17 @@ impl ApiError {
         )
     }
 
+    /// 410: older than the retention period; if it existed, it was purged.
+    pub fn expired(what: &str, retention: aviso_core::Dur) -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "expired",
+            format!(
+                "{what} is older than the retention period ({retention}): if it existed, it has been purged"
+            ),
+        )
+    }
+
     /// 409: clashes with the current state.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -150,5 +161,22 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
             StoreError::NotFound => ApiError::not_found(what),
             other => other.into(),
         })
+    }
+}
+
+/// Maps a store `NotFound` of a record made at `created_at` to 410 `expired`
+/// when retention could have purged it by now, else to a 404.
+pub fn or_expired<T>(
+    r: Result<T, StoreError>,
+    what: &str,
+    created_at: aviso_core::Timestamp,
+    retention: aviso_core::Dur,
+) -> ApiResult<T> {
+    let horizon = aviso_core::Timestamp::now().minus(retention.get());
+    match r {
+        Err(StoreError::NotFound) if created_at < horizon => {
+            Err(ApiError::expired(what, retention))
+        }
+        other => other.or_not_found(what),
     }
 }

@@ -29,6 +29,8 @@ pub struct ApiConfig {
     pub secret_rotation_grace: Dur,
     /// Hash of the admin key given in config, if any.
     pub admin_key_hash: Option<String>,
+    /// How long finished work is kept: older records answer 410 `expired`.
+    pub retention: Dur,
 }
 
 /// Shared state of every handler.

@@ -70,16 +70,20 @@ impl DeliveryOrder {
     pub fn key_of(&self, payload: &str) -> Option<String> {
         match self {
             Self::None => None,
+            _ => self.key_of_value(serde_json::from_str::<Value>(payload).ok().as_ref()),
+        }
+    }
+
+    /// [`Self::key_of`] for a payload already parsed (`None` when it is not JSON).
+    pub fn key_of_value(&self, payload: Option<&Value>) -> Option<String> {
+        match self {
+            Self::None => None,
             Self::Fifo => Some(String::new()),
-            Self::FifoKey(ptr) => {
-                let v: Option<Value> = serde_json::from_str(payload).ok();
-                let key = match v.as_ref().and_then(|v| v.pointer(ptr.as_str())) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                };
-                Some(key)
-            }
+            Self::FifoKey(ptr) => Some(match payload.and_then(|v| v.pointer(ptr.as_str())) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            }),
         }
     }
 }

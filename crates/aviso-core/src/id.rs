@@ -47,6 +47,16 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// When the id was made (its ULID's millisecond).
+            pub fn created_at(&self) -> crate::Timestamp {
+                let ms = self
+                    .0
+                    .split_once('_')
+                    .and_then(|(_, u)| ulid::Ulid::from_string(u).ok())
+                    .map_or(0, |u| u.timestamp_ms());
+                crate::Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+            }
         }
 
         impl Default for $name {

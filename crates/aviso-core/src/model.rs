@@ -79,6 +79,15 @@ impl EndpointSpec {
             && crate::name::any_matches(&self.event_types, event_type)
             && (self.filter.is_empty() || payload().is_some_and(|p| self.filter.matches(&p)))
     }
+
+    /// The ordering key of a delivery to this endpoint (`None` when its
+    /// deliveries are unordered); `payload` is parsed only when needed.
+    pub fn ordering_key(&self, payload: impl FnOnce() -> Option<Value>) -> Option<String> {
+        match &self.policy.ordering {
+            crate::flow::DeliveryOrder::None => None,
+            order => order.key_of_value(payload().as_ref()),
+        }
+    }
 }
 
 /// The signing secrets of an endpoint: the current one, and during a rotation's

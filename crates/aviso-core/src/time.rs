@@ -38,6 +38,14 @@ impl Timestamp {
         )
     }
 
+    /// This time minus a duration (saturating).
+    pub fn minus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
+        )
+    }
+
     /// How long from `self` until `later` (zero if `later` is earlier).
     pub fn until(self, later: Timestamp) -> Duration {
         Duration::from_millis(later.0.saturating_sub(self.0).max(0) as u64)

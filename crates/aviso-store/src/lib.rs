@@ -133,6 +133,32 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
+/// What one retention batch deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished deliveries.
+    pub deliveries: u64,
+    /// Their attempts.
+    pub attempts: u64,
+    /// Events no delivery referred to any more.
+    pub events: u64,
+}
+
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, o: Self) {
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.events += o.events;
+    }
+}
+
+impl Purged {
+    /// Rows deleted in all.
+    pub fn total(&self) -> u64 {
+        self.deliveries + self.attempts + self.events
+    }
+}
+
 /// Something another node sharing the database did that this node must react to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreSignal {
@@ -259,6 +285,14 @@ pub trait Store: Send + Sync + 'static {
     /// that is no longer `pending` (cancelled meanwhile) gets its attempt
     /// recorded but keeps its status.
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()>;
+
+    // --- retention ---
+    /// One batch of the retention purge: deletes up to `limit` finished
+    /// (succeeded, failed, cancelled) deliveries last changed before `before`
+    /// with their attempts, then up to `limit` events created before `before`
+    /// that no delivery refers to any more. Pending deliveries and their
+    /// events are never purged. Call again while a batch deletes anything.
+    async fn purge(&self, before: Timestamp, limit: usize) -> Result<Purged>;
 
     // --- many nodes ---
     /// Node `node` stops for good (a graceful shutdown, after its dispatcher

@@ -12,6 +12,8 @@ mod pg;
 mod publishing;
 #[path = "conformance/resources.rs"]
 mod resources;
+#[path = "conformance/retention.rs"]
+mod retention;
 #[path = "conformance/support.rs"]
 mod support;
 
@@ -48,11 +50,13 @@ macro_rules! conformance {
                 publishing::concurrent_publishes_all_commit_in_order,
                 dispatching::claim_due_honours_time_claims_and_exclude,
                 dispatching::publish_claims_for_the_given_node,
+                dispatching::ordered_deliveries_are_claimed_in_turn,
                 dispatching::outcomes_for_cancelled_and_deleted_deliveries,
                 deliveries::resend_rules,
                 deliveries::disabling_an_endpoint_cancels_pending,
                 deliveries::list_deliveries_newest_first,
                 deliveries::deleting_an_endpoint_removes_its_deliveries,
+                retention::purge_removes_old_finished_work_only,
             );
         }
     };

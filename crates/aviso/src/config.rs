@@ -29,6 +29,7 @@ const KEYS: &[&str] = &[
     "egress",
     "role",
     "postgres",
+    "retention",
 ];
 
 /// The whole configuration.
@@ -65,6 +66,47 @@ pub struct Config {
     /// PostgreSQL tuning (unused on SQLite).
     #[serde(default)]
     pub postgres: PostgresSettings,
+    /// How long finished work is kept.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// `[retention]`: finished work older than `period` is purged in the background.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Age past which finished deliveries, their attempts and events without
+    /// pending deliveries are purged.
+    #[serde(default = "thirty_days")]
+    pub period: Dur,
+    /// How often the purge runs.
+    #[serde(default = "one_minute")]
+    pub every: Dur,
+    /// Rows deleted per batch (per table); batches repeat until none is left.
+    #[serde(default = "thousand")]
+    pub batch: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            period: thirty_days(),
+            every: one_minute(),
+            batch: thousand(),
+        }
+    }
+}
+
+fn thirty_days() -> Dur {
+    Dur::from_secs(30 * 86_400)
+}
+
+fn one_minute() -> Dur {
+    Dur::from_secs(60)
+}
+
+fn thousand() -> usize {
+    1000
 }
 
 /// What an `aviso serve` process runs.
@@ -363,6 +405,12 @@ impl Config {
         let d = &self.dispatcher;
         if d.circuit_probe_interval.get().is_zero() {
             anyhow::bail!("invalid config key `dispatcher.circuit_probe_interval`: more than 0s");
+        }
+        let r = &self.retention;
+        if r.period.get().is_zero() || r.every.get().is_zero() || r.batch == 0 {
+            anyhow::bail!(
+                "invalid config key `retention`: `period` and `every` must be more than 0s and `batch` at least 1"
+            );
         }
         for (k, v) in [
             ("ready_queue", d.ready_queue),

@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod config;
+pub mod retention;
 pub mod server;
 pub mod signals;

@@ -110,12 +110,21 @@ pub async fn run(
         default_policy: cfg.delivery.policy(),
         secret_rotation_grace: cfg.secret_rotation_grace,
         admin_key_hash: cfg.admin_key.as_deref().map(hash_key),
+        retention: cfg.retention.period,
     };
     let node = dispatch.as_ref().map(|d| d.node_id().to_owned());
     let state = match &dispatch {
         Some(d) => ApiState::new(store.clone(), d.clone(), api),
         None => ApiState::without_dispatcher(store.clone(), api),
     };
+    if cfg.role.dispatches() {
+        crate::retention::spawn(
+            store.clone(),
+            cfg.retention.clone(),
+            &tracker,
+            dispatch_cancel.clone(),
+        );
+    }
     crate::signals::follow(
         &store,
         dispatch,

@@ -1,7 +1,7 @@
 //! Deliveries: the audit log per endpoint, one delivery with its attempts, resend.
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::error::{or_expired, ApiError, ApiResult, OrNotFound};
 use crate::extract::{list_body, ListArgs, QueryArgs};
 use crate::views::DeliveryView;
 use crate::ApiState;
@@ -64,11 +64,9 @@ pub async fn show(
     Path((t, dlv)): Path<(String, String)>,
 ) -> ApiResult<Json<DeliveryView>> {
     let tenant = p.tenant(&s, &t).await?;
-    let (d, attempts) = s
-        .store
-        .get_delivery(&tenant.id, &parse_id(&dlv)?)
-        .await
-        .or_not_found("delivery")?;
+    let id = parse_id(&dlv)?;
+    let found = s.store.get_delivery(&tenant.id, &id).await;
+    let (d, attempts) = or_expired(found, "delivery", id.created_at(), s.cfg.retention)?;
     Ok(Json(DeliveryView::with_attempts(&d, attempts)))
 }
 

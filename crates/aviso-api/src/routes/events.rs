@@ -2,7 +2,7 @@
 //! polling feed.
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, OrNotFound};
+use crate::error::{or_expired, ApiError, ApiResult, OrNotFound};
 use crate::extract::{decode_cursor, encode_cursor, page_limit, JsonBody, QueryArgs};
 use crate::views::EventView;
 use crate::ApiState;
@@ -175,10 +175,7 @@ pub async fn show(
 ) -> ApiResult<Response> {
     let tenant = p.tenant(&s, &t).await?;
     let id = EventId::parse(&evt).map_err(|_| ApiError::not_found("event"))?;
-    let (e, d) = s
-        .store
-        .get_event(&tenant.id, &id)
-        .await
-        .or_not_found("event")?;
+    let found = s.store.get_event(&tenant.id, &id).await;
+    let (e, d) = or_expired(found, "event", id.created_at(), s.cfg.retention)?;
     Ok(Json(EventView::of(&e, Some(&d))).into_response())
 }

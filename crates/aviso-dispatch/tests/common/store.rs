@@ -6,8 +6,8 @@ use aviso_core::model::{
 };
 use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
 use aviso_store::{
-    AttemptOutcome, DispatchJob, EventQuery, NextStep, Page, PageRequest, Published, Result, Store,
-    StoreError,
+    AttemptOutcome, DispatchJob, EventQuery, NextStep, Page, PageRequest, Published, Purged,
+    Result, Store, StoreError,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -285,5 +285,8 @@ impl Store for FakeStore {
             st.outcomes.push(o);
         }
         Ok(())
+    }
+    async fn purge(&self, _before: Timestamp, _limit: usize) -> Result<Purged> {
+        unreachable!("the dispatcher never purges")
     }
 }

@@ -15,6 +15,12 @@ use deadpool_postgres::GenericClient;
 /// `node`. `SKIP LOCKED` lets nodes claim side by side without waiting on
 /// each other's rows. With exclusive endpoints, only deliveries of endpoints
 /// `node` owns or can take over are claimed.
+///
+/// A delivery of an ordered endpoint is claimed only once every older pending
+/// delivery with its endpoint and key is held by `node` and due no later than
+/// it (a head waiting for its retry holds its line back in the database):
+/// each round claims the next of each such line, so rounds repeat while they
+/// claim ordered rows.
 pub(super) async fn claim_due(
     c: &impl GenericClient,
     leases: &Leases,
@@ -25,7 +31,30 @@ pub(super) async fn claim_due(
 ) -> Result<Vec<DispatchJob>> {
     leases.ensure(c, node).await?;
     let exclude: Vec<&str> = exclude.iter().map(EndpointId::as_str).collect();
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut jobs = Vec::new();
+    while jobs.len() < limit {
+        let want = i64::try_from(limit - jobs.len()).unwrap_or(i64::MAX);
+        let (round, ordered) = claim_round(c, leases, node, due_before, want, &exclude).await?;
+        let done = round.is_empty() || !ordered;
+        jobs.extend(round);
+        if done {
+            break;
+        }
+    }
+    // RETURNING has no order; oldest due first, as the scan promises.
+    jobs.sort_by(|a, b| (a.due_at, &a.delivery).cmp(&(b.due_at, &b.delivery)));
+    Ok(jobs)
+}
+
+/// One claiming round; the flag tells whether it claimed an ordered delivery.
+async fn claim_round(
+    c: &impl GenericClient,
+    leases: &Leases,
+    node: &str,
+    due_before: Timestamp,
+    limit: i64,
+    exclude: &[&str],
+) -> Result<(Vec<DispatchJob>, bool)> {
     let not_others = if leases.exclusive {
         format!("AND NOT {}", owners::owned_by_other(4))
     } else {
@@ -36,6 +65,10 @@ pub(super) async fn claim_due(
          JOIN endpoints p ON p.id = d.endpoint_id AND p.enabled \
          WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= $1 \
            AND NOT (d.endpoint_id = ANY($2::text[])) {not_others} \
+           AND (d.order_key IS NULL OR NOT EXISTS ( \
+             SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id \
+               AND o.order_key = d.order_key AND o.status = 'pending' AND o.ord < d.ord \
+               AND (o.locked_by IS DISTINCT FROM $4 OR o.next_attempt_at > d.next_attempt_at))) \
          ORDER BY d.next_attempt_at LIMIT $3 \
          FOR UPDATE OF d SKIP LOCKED"
     );
@@ -60,21 +93,24 @@ pub(super) async fn claim_due(
             .collect();
     }
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let stmt = c
         .prepare_cached(
             "UPDATE deliveries d SET locked_by = $2 FROM events e \
              WHERE d.id = ANY($1::text[]) AND e.id = d.event_id \
              RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, \
-                       d.attempts, d.round_attempts, d.round_started_at, d.next_attempt_at",
+                       d.attempts, d.round_attempts, d.round_started_at, d.next_attempt_at, \
+                       d.order_key IS NOT NULL",
         )
         .await
         .map_err(db_err)?;
     let rows = c.query(&stmt, &[&ids, &node]).await.map_err(db_err)?;
-    let mut jobs = rows
+    let mut ordered = false;
+    let jobs = rows
         .iter()
         .map(|r| {
+            ordered |= rows::get::<bool>(r, 10)?;
             Ok(DispatchJob {
                 delivery: DeliveryId::from_trusted(rows::get(r, 0)?),
                 event: EventId::from_trusted(rows::get(r, 1)?),
@@ -89,9 +125,7 @@ pub(super) async fn claim_due(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    // RETURNING has no order; oldest due first, as the scan promises.
-    jobs.sort_by(|a, b| (a.due_at, &a.delivery).cmp(&(b.due_at, &b.delivery)));
-    Ok(jobs)
+    Ok((jobs, ordered))
 }
 
 /// Clears the claims on these deliveries and wakes idle nodes to take them.

@@ -13,6 +13,7 @@ mod notify;
 mod owners;
 mod publish;
 mod reads;
+mod retention;
 mod rows;
 mod schema;
 mod store;

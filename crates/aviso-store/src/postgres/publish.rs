@@ -5,7 +5,7 @@ use super::rows::{self, DELIVERY_COLS, EVENT_COLS};
 use crate::json::spec_from_json;
 use crate::{DispatchJob, Published, Result};
 use aviso_core::model::{Delivery, DeliveryStatus, EndpointSpec, Event, NewEvent};
-use aviso_core::{DeliveryId, EndpointId, TenantId};
+use aviso_core::{DeliveryId, EndpointId, TenantId, Timestamp};
 use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,20 +61,32 @@ pub(super) async fn publish(
             .get_or_insert_with(|| serde_json::from_str(&ev.payload).ok())
             .clone()
     };
-    let targets: Vec<&EndpointId> = routes
-        .iter()
-        .filter(|(_, spec)| spec.wants(ev.event_type.as_str(), &mut payload))
-        .map(|(id, _)| id)
-        .collect();
+    let mut targets: Vec<&EndpointId> = Vec::new();
+    let mut keys: Vec<Option<String>> = Vec::new();
+    for (id, spec) in routes.iter() {
+        if spec.wants(ev.event_type.as_str(), &mut payload) {
+            targets.push(id);
+            keys.push(spec.ordering_key(&mut payload));
+        }
+    }
     let ids: Vec<DeliveryId> = targets.iter().map(|_| DeliveryId::new()).collect();
-    let claims: Vec<Option<&str>> = match claim_for {
+    let mut claims: Vec<Option<&str>> = match claim_for {
         Some(node) if exclusive => {
             let owned = owned_by(c, cache, node, &targets).await?;
             owned.iter().map(|&o| o.then_some(node)).collect()
         }
         _ => vec![claim_for; targets.len()],
     };
-    let seq = insert(c, ev, &ids, &targets, &claims).await?;
+    // An ordered delivery behind older pending ones that this node does not
+    // hold is left for the scan, which claims it in turn.
+    for ((claim, key), endpoint) in claims.iter_mut().zip(&keys).zip(&targets) {
+        if let (Some(node), Some(key)) = (*claim, key) {
+            if waits_behind(c, endpoint, key, node, ev.created_at).await? {
+                *claim = None;
+            }
+        }
+    }
+    let seq = insert(c, ev, &ids, &targets, &claims, &keys).await?;
     let event = Event {
         id: ev.id.clone(),
         tenant: ev.tenant.clone(),
@@ -162,6 +174,29 @@ async fn owned_by(
         .collect())
 }
 
+/// Whether an older pending delivery with this endpoint and ordering key is
+/// unclaimed, claimed by another node, or waiting for a retry due after `now`.
+async fn waits_behind(
+    c: &impl GenericClient,
+    endpoint: &EndpointId,
+    key: &str,
+    node: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE endpoint_id = $1 AND order_key = $2 \
+             AND status = 'pending' AND (locked_by IS DISTINCT FROM $3 OR next_attempt_at > $4))",
+        )
+        .await
+        .map_err(db_err)?;
+    let row = c
+        .query_one(&stmt, &[&endpoint.as_str(), &key, &node, &now.0])
+        .await
+        .map_err(db_err)?;
+    rows::get(&row, 0)
+}
+
 /// The tenant's enabled endpoints with their specs, read in the caller's transaction.
 async fn routes(
     c: &impl GenericClient,
@@ -189,6 +224,7 @@ async fn insert(
     ids: &[DeliveryId],
     endpoints: &[&EndpointId],
     claims: &[Option<&str>],
+    keys: &[Option<String>],
 ) -> Result<i64> {
     let stmt = c
         .prepare_cached(
@@ -198,9 +234,10 @@ async fn insert(
              dl AS ( \
                INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, \
                  attempts, round_attempts, round_started_at, next_attempt_at, locked_by, created_at, \
-                 updated_at) \
-               SELECT u.id, $1, u.ep, $2, $3, 'pending', 0, 0, $6, $6, u.node, $6, $6 \
-               FROM unnest($7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS u(id, ep, node, i) \
+                 updated_at, order_key) \
+               SELECT u.id, $1, u.ep, $2, $3, 'pending', 0, 0, $6, $6, u.node, $6, $6, u.okey \
+               FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) \
+                 WITH ORDINALITY AS u(id, ep, node, okey, i) \
                ORDER BY u.i) \
              SELECT seq FROM ev",
         )
@@ -221,6 +258,7 @@ async fn insert(
                 &ids,
                 &endpoints,
                 &claims,
+                &keys,
             ],
         )
         .await

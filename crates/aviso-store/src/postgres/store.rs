@@ -2,9 +2,9 @@
 //! every other call runs on a pooled connection in its own transaction.
 
 use super::error::db_err;
-use super::{dispatch, in_tx, leases, reads, writes, PostgresStore};
+use super::{dispatch, in_tx, leases, reads, retention, writes, PostgresStore};
 use crate::{
-    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Result, Store,
+    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Purged, Result, Store,
     StoreSignal,
 };
 use async_trait::async_trait;
@@ -227,6 +227,11 @@ impl Store for PostgresStore {
             return Ok(());
         }
         in_tx!(self, |tx| dispatch::record_outcomes(&tx, outcomes))
+    }
+
+    #[instrument(skip_all, fields(limit = limit))]
+    async fn purge(&self, before: Timestamp, limit: usize) -> Result<Purged> {
+        in_tx!(self, |tx| retention::purge(&tx, before, limit))
     }
 
     #[instrument(skip_all, fields(node = node))]

@@ -10,6 +10,12 @@ use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Claims up to `limit` due, unclaimed deliveries of enabled endpoints for `node`.
+///
+/// A delivery of an ordered endpoint is claimed only once every older pending
+/// delivery with its endpoint and key is held by `node` and due no later than
+/// it (a head waiting for its retry holds its line back in the database):
+/// each round claims the next of each such line, so rounds repeat while they
+/// claim ordered rows.
 pub(super) fn claim_due(
     conn: &Connection,
     node: &str,
@@ -19,36 +25,63 @@ pub(super) fn claim_due(
 ) -> Result<Vec<DispatchJob>> {
     let exclude: Vec<&str> = exclude.iter().map(EndpointId::as_str).collect();
     // The exclude list travels as one JSON array so the statement stays cached.
+    let exclude = to_json(&exclude)?;
+    let mut jobs = Vec::new();
+    while jobs.len() < limit {
+        let (round, ordered) = claim_round(conn, node, due_before, limit - jobs.len(), &exclude)?;
+        let done = round.is_empty() || !ordered;
+        jobs.extend(round);
+        if done {
+            break;
+        }
+    }
+    // Rounds each run oldest due first; so does the whole batch.
+    jobs.sort_by(|a, b| (a.due_at, &a.delivery).cmp(&(b.due_at, &b.delivery)));
+    Ok(jobs)
+}
+
+/// One claiming round; the flag tells whether it claimed an ordered delivery.
+fn claim_round(
+    conn: &Connection,
+    node: &str,
+    due_before: Timestamp,
+    limit: usize,
+    exclude: &str,
+) -> Result<(Vec<DispatchJob>, bool)> {
     let mut select = conn
         .prepare_cached(
             "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, d.attempts, \
-                    d.round_attempts, d.round_started_at, d.next_attempt_at \
+                    d.round_attempts, d.round_started_at, d.next_attempt_at, d.order_key IS NOT NULL \
              FROM deliveries d \
              JOIN endpoints p ON p.id = d.endpoint_id AND p.enabled = 1 \
              JOIN events e ON e.id = d.event_id \
              WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= ?1 \
                AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+               AND (d.order_key IS NULL OR NOT EXISTS ( \
+                 SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id \
+                   AND o.order_key = d.order_key AND o.status = 'pending' AND o.rowid < d.rowid \
+                   AND (o.locked_by IS NULL OR o.locked_by <> ?4 \
+                        OR o.next_attempt_at > d.next_attempt_at))) \
              ORDER BY d.next_attempt_at LIMIT ?3",
         )
         .map_err(db_err)?;
+    let mut ordered = false;
     let jobs = select
-        .query_map(
-            params![due_before.0, to_json(&exclude)?, limit as i64],
-            |r| {
-                Ok(DispatchJob {
-                    delivery: DeliveryId::from_trusted(r.get(0)?),
-                    event: EventId::from_trusted(r.get(1)?),
-                    endpoint: EndpointId::from_trusted(r.get(2)?),
-                    tenant: TenantId::from_trusted(r.get(3)?),
-                    event_type: EventTypeName::from_trusted(r.get(4)?),
-                    payload: r.get::<_, String>(5)?.into(),
-                    attempts: r.get(6)?,
-                    round_attempts: r.get(7)?,
-                    round_started_at: Timestamp(r.get(8)?),
-                    due_at: Timestamp(r.get(9)?),
-                })
-            },
-        )
+        .query_map(params![due_before.0, exclude, limit as i64, node], |r| {
+            ordered |= r.get::<_, bool>(10)?;
+            Ok(DispatchJob {
+                delivery: DeliveryId::from_trusted(r.get(0)?),
+                event: EventId::from_trusted(r.get(1)?),
+                endpoint: EndpointId::from_trusted(r.get(2)?),
+                tenant: TenantId::from_trusted(r.get(3)?),
+                event_type: EventTypeName::from_trusted(r.get(4)?),
+                payload: r.get::<_, String>(5)?.into(),
+                attempts: r.get(6)?,
+                round_attempts: r.get(7)?,
+                round_started_at: Timestamp(r.get(8)?),
+                due_at: Timestamp(r.get(9)?),
+            })
+        })
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)?;
@@ -60,7 +93,7 @@ pub(super) fn claim_due(
             .execute(params![job.delivery.as_str(), node])
             .map_err(db_err)?;
     }
-    Ok(jobs)
+    Ok((jobs, ordered))
 }
 
 /// Clears the claims on these deliveries.

@@ -5,6 +5,7 @@ mod dispatch;
 mod error;
 mod publish;
 mod reads;
+mod retention;
 mod rows;
 mod schema;
 mod store;

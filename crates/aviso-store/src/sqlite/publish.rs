@@ -5,7 +5,7 @@ use super::rows::{self, DELIVERY_COLS, EVENT_COLS};
 use super::writer::Ctx;
 use crate::{DispatchJob, Published, Result};
 use aviso_core::model::{Delivery, DeliveryStatus, EndpointSpec, Event, NewEvent};
-use aviso_core::{DeliveryId, EndpointId, TenantId};
+use aviso_core::{DeliveryId, EndpointId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,8 +117,8 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, attempts, \
-             round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, ?7, ?6, ?6)",
+             round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at, \
+             order_key) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, ?7, ?6, ?6, ?8)",
         )
         .map_err(db_err)?;
     let mut deliveries = Vec::new();
@@ -128,6 +128,17 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
             continue;
         }
         let id = DeliveryId::new();
+        let key = spec.ordering_key(&mut payload);
+        // An ordered delivery behind older pending ones that this node does
+        // not hold is left for the scan, which claims it in turn.
+        let claim = match (&claim_for, &key) {
+            (Some(node), Some(key))
+                if waits_behind(conn, endpoint, key, node, event.created_at)? =>
+            {
+                None
+            }
+            _ => claim_for.as_deref(),
+        };
         insert
             .execute(params![
                 id.as_str(),
@@ -136,21 +147,24 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
                 event.tenant.as_str(),
                 event.event_type.as_str(),
                 event.created_at.0,
-                claim_for.as_deref(),
+                claim,
+                key,
             ])
             .map_err(db_err)?;
-        jobs.push(DispatchJob {
-            delivery: id.clone(),
-            event: event.id.clone(),
-            endpoint: endpoint.clone(),
-            tenant: event.tenant.clone(),
-            event_type: event.event_type.clone(),
-            payload: event.payload.clone(),
-            attempts: 0,
-            round_attempts: 0,
-            round_started_at: event.created_at,
-            due_at: event.created_at,
-        });
+        if claim.is_some() || claim_for.is_none() {
+            jobs.push(DispatchJob {
+                delivery: id.clone(),
+                event: event.id.clone(),
+                endpoint: endpoint.clone(),
+                tenant: event.tenant.clone(),
+                event_type: event.event_type.clone(),
+                payload: event.payload.clone(),
+                attempts: 0,
+                round_attempts: 0,
+                round_started_at: event.created_at,
+                due_at: event.created_at,
+            });
+        }
         deliveries.push(Delivery {
             id,
             event: event.id.clone(),
@@ -174,6 +188,23 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
         created: true,
         jobs,
     })
+}
+
+/// Whether an older pending delivery with this endpoint and ordering key is
+/// unclaimed, claimed by another node, or waiting for a retry due after `now`.
+fn waits_behind(
+    conn: &Connection,
+    endpoint: &EndpointId,
+    key: &str,
+    node: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE endpoint_id = ?1 AND order_key = ?2 \
+         AND status = 'pending' AND (locked_by IS NULL OR locked_by <> ?3 OR next_attempt_at > ?4))",
+    )
+    .and_then(|mut s| s.query_row(params![endpoint.as_str(), key, node, now.0], |r| r.get(0)))
+    .map_err(db_err)
 }
 
 fn find_by_key(conn: &Connection, tenant: &TenantId, key: &str) -> Result<Option<Event>> {

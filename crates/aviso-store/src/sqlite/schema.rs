@@ -5,7 +5,10 @@ use crate::{Result, StoreError};
 use rusqlite::Connection;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; append only, never edit.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_ordering_retention.sql"),
+];
 
 /// Brings the schema up to date in one transaction.
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,7 +1,9 @@
 //! `Store` for [`SqliteStore`]: writes go to the writer thread, reads to the pool.
 
-use super::{dispatch, publish, reads, writes, SqliteStore};
-use crate::{AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Result, Store};
+use super::{dispatch, publish, reads, retention, writes, SqliteStore};
+use crate::{
+    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Purged, Result, Store,
+};
 use async_trait::async_trait;
 use aviso_core::model::{
     ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Tenant,
@@ -221,6 +223,12 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.write(move |c| dispatch::record_outcomes(&c.conn, outcomes))
+            .await
+    }
+
+    #[instrument(skip_all, fields(limit = limit))]
+    async fn purge(&self, before: Timestamp, limit: usize) -> Result<Purged> {
+        self.write(move |c| retention::purge(&c.conn, before, limit))
             .await
     }
 }

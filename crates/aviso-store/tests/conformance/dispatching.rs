@@ -276,3 +276,112 @@ pub async fn outcomes_for_cancelled_and_deleted_deliveries(db: Db) {
     assert_eq!(attempts.len(), 1, "attempt recorded");
     assert_not_found(db.get_delivery(&t.id, &deleted).await);
 }
+
+/// Ordered endpoints: a delivery is claimed only behind older pending ones of
+/// its key that the same node holds, so order survives restarts and nodes.
+pub async fn ordered_deliveries_are_claimed_in_turn(db: Db) {
+    use aviso_core::flow::{DeliveryOrder, JsonPointer};
+    let t = tenant(&db, "t").await;
+    let mut s = spec(&[]);
+    s.policy.ordering = DeliveryOrder::FifoKey(JsonPointer::parse("/k").unwrap());
+    db.create_endpoint(endpoint_value(&t, s)).await.unwrap();
+    let publish = |k: &'static str, ms: i64, node: Option<&'static str>| {
+        let db = db.clone();
+        let ev = event(&t, "A.X", json!({ "k": k }), ms);
+        async move { db.publish(ev, node).await.unwrap() }
+    };
+    let a1 = publish("a", 10, None).await.deliveries[0].id.clone();
+    let a2 = publish("a", 20, None).await.deliveries[0].id.clone();
+    let b1 = publish("b", 30, None).await.deliveries[0].id.clone();
+    let a3 = publish("a", 40, None).await.deliveries[0].id.clone();
+    let ids = |jobs: Vec<aviso_store::DispatchJob>| {
+        jobs.into_iter().map(|j| j.delivery).collect::<Vec<_>>()
+    };
+
+    let all = ids(db.claim_due("n1", at(100), 10, &[]).await.unwrap());
+    assert_eq!(
+        all,
+        [a1.clone(), a2.clone(), b1.clone(), a3.clone()],
+        "one scan claims whole lines in turn"
+    );
+
+    // The head of line "a" fails and is released with a retry due later (as
+    // after a restart); the rest of its line waits, other lines go on.
+    db.release_claims(&all).await.unwrap();
+    db.record_outcomes(vec![outcome(
+        &a1,
+        50,
+        Some(500),
+        NextStep::Retry {
+            at: at(500),
+            keep_claim: false,
+        },
+    )])
+    .await
+    .unwrap();
+    let got = ids(db.claim_due("n1", at(100), 10, &[]).await.unwrap());
+    assert_eq!(got, [b1], "a2 and a3 wait behind their head a1");
+    let got = ids(db.claim_due("n1", at(100), 1, &[]).await.unwrap());
+    assert!(got.is_empty(), "still behind a1: {got:?}");
+
+    // Once due, the head is claimed; its line waits until it is done.
+    let got = ids(db.claim_due("n2", at(600), 10, &[]).await.unwrap());
+    assert_eq!(
+        got,
+        std::slice::from_ref(&a1),
+        "the head alone: a2 and a3 are due before it"
+    );
+    assert!(db
+        .claim_due("n2", at(600), 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    db.record_outcomes(vec![outcome(&a1, 610, Some(200), NextStep::Succeeded)])
+        .await
+        .unwrap();
+    let got = ids(db.claim_due("n2", at(620), 10, &[]).await.unwrap());
+    assert_eq!(
+        got,
+        [a2.clone(), a3.clone()],
+        "then the rest of the line, in order"
+    );
+
+    // A new delivery of a line another node holds is not claimed on publish;
+    // one of a fresh line is, unless its head waits for a retry.
+    let p = publish("a", 700, Some("n1")).await;
+    assert!(p.jobs.is_empty(), "a4 waits behind n2's line");
+    let p = publish("c", 710, Some("n1")).await;
+    assert_eq!(p.jobs.len(), 1, "c1 has no line ahead of it");
+    let c1 = p.jobs[0].delivery.clone();
+    db.record_outcomes(vec![outcome(
+        &c1,
+        711,
+        Some(500),
+        NextStep::Retry {
+            at: at(5_000),
+            keep_claim: true,
+        },
+    )])
+    .await
+    .unwrap();
+    let p = publish("c", 712, Some("n1")).await;
+    assert!(
+        p.jobs.is_empty(),
+        "c2 waits in the database behind c1's retry"
+    );
+    let p = publish("a", 720, Some("n2")).await;
+    assert_eq!(p.jobs.len(), 0, "a5 waits behind a4, which nobody holds");
+    db.record_outcomes(vec![
+        outcome(&a2, 801, Some(200), NextStep::Succeeded),
+        outcome(&a3, 802, Some(200), NextStep::Succeeded),
+    ])
+    .await
+    .unwrap();
+    let got = db.claim_due("n1", at(1000), 10, &[]).await.unwrap();
+    assert_eq!(
+        got.len(),
+        2,
+        "a4 then a5 once the line ahead is done: {got:?}"
+    );
+    assert!(got.iter().all(|j| j.payload.contains("\"a\"")));
+}

@@ -9,4 +9,5 @@ mod delivery;
 mod failures;
 mod multinode;
 mod policies;
+mod retention;
 mod support;

@@ -108,3 +108,50 @@ async fn bad_policy_values_are_refused_naming_the_field() {
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 }
+
+/// A FIFO endpoint's failing head keeps its place across a restart: the rest
+/// of the line, due long before the head's retry, still waits behind it.
+#[tokio::test]
+async fn fifo_order_survives_a_restart() {
+    use crate::support::{temp_db, wait_for, Receiver};
+    use std::time::Duration;
+    let db = temp_db();
+    let rx = Receiver::start_with(vec![500], Duration::ZERO).await;
+    let app = TestApp::spawn_on(&db, "").await;
+    app.event_type("A.X").await;
+    let t = app.tenant("t").await;
+    app.endpoint(
+        &t,
+        json!({"url": rx.url, "event_types": ["A.X"],
+               "policy": {"ordering": "fifo", "adaptive": false,
+                          "retry": {"fixed": {"every": "3s", "for": "1m"}}}}),
+    )
+    .await;
+    for n in 0..5 {
+        app.publish(&t, json!({"type": "A.X", "payload": {"n": n}}))
+            .await;
+    }
+    wait_for(
+        "the head's failed attempt",
+        Duration::from_secs(10),
+        || async { rx.count() >= 1 },
+    )
+    .await;
+    app.stop().await;
+    assert_eq!(rx.count(), 1, "the rest waited behind the failing head");
+
+    let _app = TestApp::spawn_on(&db, "").await;
+    wait_for("every event delivered", Duration::from_secs(20), || async {
+        rx.count() >= 6
+    })
+    .await;
+    let order: Vec<i64> = rx
+        .received()
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["n"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(order, [0, 0, 1, 2, 3, 4], "publish order after the restart");
+}

@@ -35,7 +35,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts Aviso on a fresh database with `extra` TOML config.
     pub async fn spawn_with(extra: &str) -> Self {
-        let db = temp_db();
+        Self::spawn_on(&temp_db(), extra).await
+    }
+
+    /// Starts Aviso on the SQLite file `db` (new or left by an earlier server).
+    pub async fn spawn_on(db: &std::path::Path, extra: &str) -> Self {
         let toml = format!(
             "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\nadmin_key = \"{ADMIN_KEY}\"\nallow_http = true\nallow_private_destinations = true\n",
             db.display()

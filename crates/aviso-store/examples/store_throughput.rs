@@ -1,6 +1,9 @@
-//! Rough SQLite throughput check: concurrent publishes, then claim + record.
+//! Rough store throughput check: concurrent publishes, then claim + record,
+//! then the retention purge of everything, timing one publisher's commits
+//! before and during the purge (does the purge stall live writes?).
 //!
-//! `cargo run --release -p aviso-store --example sqlite_throughput [events] [publishers]`
+//! `cargo run --release -p aviso-store --example store_throughput [events] [publishers] [database-url]`
+//! (default: a fresh SQLite file; a PostgreSQL URL must name an empty database).
 
 use aviso_core::auth::ReceiverAuth;
 use aviso_core::model::{Attempt, Endpoint, EndpointSecrets, EndpointSpec, NewEvent, Tenant};
@@ -18,9 +21,10 @@ async fn main() {
     let events: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50_000);
     let publishers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(256);
     let path = std::env::temp_dir().join(format!("aviso-throughput-{}.db", std::process::id()));
-    let db = aviso_store::open(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let url = args
+        .next()
+        .unwrap_or_else(|| format!("sqlite://{}", path.display()));
+    let db = aviso_store::open(&url).await.unwrap();
     let now = Timestamp::now();
     let tenant = Tenant {
         id: TenantId::new(),
@@ -128,8 +132,61 @@ async fn main() {
         "claim+record: {delivered} deliveries in {secs:.2}s = {:.0} deliveries/s",
         delivered as f64 / secs
     );
+
+    // One publisher alone, then the same publisher while the purge runs.
+    let two_s = Instant::now() + std::time::Duration::from_secs(2);
+    let solo = publish_while(&db, &tenant.id, || Instant::now() < two_s).await;
+    let purger = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let before = Timestamp::now().plus(std::time::Duration::from_secs(1));
+            let mut sum = aviso_store::Purged::default();
+            loop {
+                let p = db.purge(before, 1_000).await.unwrap();
+                if p.total() == 0 {
+                    break;
+                }
+                sum += p;
+            }
+            (sum, started.elapsed().as_secs_f64())
+        })
+    };
+    let during = publish_while(&db, &tenant.id, || !purger.is_finished()).await;
+    let (sum, secs) = purger.await.unwrap();
+    println!(
+        "purge: {} deliveries, {} attempts, {} events in {secs:.2}s = {:.0} rows/s (batches of 1000)",
+        sum.deliveries,
+        sum.attempts,
+        sum.events,
+        sum.total() as f64 / secs
+    );
+    println!("one publisher alone:        {solo}");
+    println!("one publisher during purge: {during}");
     drop(db);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// Publishes one event at a time while `go` holds; reports count, mean and worst commit time.
+async fn publish_while(db: &Arc<dyn Store>, tenant: &TenantId, go: impl Fn() -> bool) -> String {
+    let started = Instant::now();
+    let (mut n, mut worst) = (0u32, 0f64);
+    while go() {
+        let t = Instant::now();
+        let ev = NewEvent {
+            id: EventId::new(),
+            tenant: tenant.clone(),
+            event_type: EventTypeName::parse("CONTRATO.REGISTRADO").unwrap(),
+            payload: r#"{"live":true}"#.into(),
+            idempotency_key: None,
+            created_at: Timestamp::now(),
+        };
+        db.publish(ev, None).await.unwrap();
+        worst = worst.max(t.elapsed().as_secs_f64() * 1e3);
+        n += 1;
+    }
+    let mean = started.elapsed().as_secs_f64() * 1e3 / f64::from(n.max(1));
+    format!("{n} publishes, mean {mean:.2} ms, worst {worst:.1} ms")
 }

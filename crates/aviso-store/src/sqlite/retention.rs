@@ -1,0 +1,40 @@
+//! Retention: one batch of the purge of old finished work.
+
+use super::error::db_err;
+use crate::{Purged, Result};
+use aviso_core::Timestamp;
+use rusqlite::{params, Connection};
+
+/// Deletes up to `limit` finished deliveries last changed before `before`
+/// (with their attempts), then up to `limit` events created before `before`
+/// that no delivery refers to any more.
+pub(super) fn purge(conn: &Connection, before: Timestamp, limit: usize) -> Result<Purged> {
+    let limit = limit as i64;
+    let attempts = conn
+        .prepare_cached(
+            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries \
+             WHERE status <> 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+        )
+        .and_then(|mut s| s.execute(params![before.0, limit]))
+        .map_err(db_err)?;
+    let deliveries = conn
+        .prepare_cached(
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+             WHERE status <> 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+        )
+        .and_then(|mut s| s.execute(params![before.0, limit]))
+        .map_err(db_err)?;
+    let events = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+             ORDER BY e.created_at LIMIT ?2)",
+        )
+        .and_then(|mut s| s.execute(params![before.0, limit]))
+        .map_err(db_err)?;
+    Ok(Purged {
+        deliveries: deliveries as u64,
+        attempts: attempts as u64,
+        events: events as u64,
+    })
+}
