@@ -133,7 +133,17 @@ async fn main() {
         delivered as f64 / secs
     );
 
-    // One publisher alone, then the same publisher while the purge runs.
+    // One publisher alone, then the same publisher while the purge runs, in
+    // batches of PURGE_BATCH rows with PURGE_PAUSE_MS between them (the
+    // server's defaults: 200 and 20).
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let batch = env("PURGE_BATCH", 200) as usize;
+    let pause = std::time::Duration::from_millis(env("PURGE_PAUSE_MS", 20));
     let two_s = Instant::now() + std::time::Duration::from_secs(2);
     let solo = publish_while(&db, &tenant.id, || Instant::now() < two_s).await;
     let purger = {
@@ -143,11 +153,12 @@ async fn main() {
             let before = Timestamp::now().plus(std::time::Duration::from_secs(1));
             let mut sum = aviso_store::Purged::default();
             loop {
-                let p = db.purge(before, 1_000).await.unwrap();
+                let p = db.purge(before, batch).await.unwrap();
                 if p.total() == 0 {
                     break;
                 }
                 sum += p;
+                tokio::time::sleep(pause).await;
             }
             (sum, started.elapsed().as_secs_f64())
         })
@@ -155,7 +166,7 @@ async fn main() {
     let during = publish_while(&db, &tenant.id, || !purger.is_finished()).await;
     let (sum, secs) = purger.await.unwrap();
     println!(
-        "purge: {} deliveries, {} attempts, {} events in {secs:.2}s = {:.0} rows/s (batches of 1000)",
+        "purge: {} deliveries, {} attempts, {} events in {secs:.2}s = {:.0} rows/s (batches of {batch}, {pause:?} apart)",
         sum.deliveries,
         sum.attempts,
         sum.events,

@@ -83,7 +83,7 @@ pub struct Retention {
     #[serde(default = "one_minute")]
     pub every: Dur,
     /// Rows deleted per batch (per table); batches repeat until none is left.
-    #[serde(default = "thousand")]
+    #[serde(default = "two_hundred")]
     pub batch: usize,
 }
 
@@ -92,7 +92,7 @@ impl Default for Retention {
         Self {
             period: thirty_days(),
             every: one_minute(),
-            batch: thousand(),
+            batch: two_hundred(),
         }
     }
 }
@@ -105,8 +105,8 @@ fn one_minute() -> Dur {
     Dur::from_secs(60)
 }
 
-fn thousand() -> usize {
-    1000
+fn two_hundred() -> usize {
+    200
 }
 
 /// What an `aviso serve` process runs.
