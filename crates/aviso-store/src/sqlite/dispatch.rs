@@ -40,7 +40,44 @@ pub(super) fn claim_due(
     Ok(jobs)
 }
 
+/// Due, unclaimed deliveries of enabled endpoints, oldest due first. `?2`
+/// is the JSON array of excluded endpoints or, in [`DUE_OF_ENDPOINT`], one
+/// endpoint. An ordered delivery qualifies only behind older ones of its line
+/// that `?4` holds and that are due no later than it.
+const DUE: &str =
+    "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, d.attempts, \
+        d.round_attempts, d.round_started_at, d.next_attempt_at, d.order_key IS NOT NULL \
+    FROM deliveries d \
+    JOIN endpoints p ON p.id = d.endpoint_id AND p.enabled = 1 \
+    JOIN events e ON e.id = d.event_id \
+    WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= ?1 \
+      AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+      AND (d.order_key IS NULL OR NOT EXISTS ( \
+        SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id \
+          AND o.order_key = d.order_key AND o.status = 'pending' AND o.rowid < d.rowid \
+          AND (o.locked_by IS NULL OR o.locked_by <> ?4 \
+               OR o.next_attempt_at > d.next_attempt_at))) \
+    ORDER BY d.next_attempt_at LIMIT ?3";
+
+/// [`DUE`] for one endpoint (`?2`), read through its own due index.
+const DUE_OF_ENDPOINT: &str = "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, d.attempts, \
+        d.round_attempts, d.round_started_at, d.next_attempt_at, d.order_key IS NOT NULL \
+    FROM deliveries d INDEXED BY deliveries_due_by_endpoint \
+    JOIN events e ON e.id = d.event_id \
+    WHERE d.endpoint_id = ?2 AND d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= ?1 \
+      AND (d.order_key IS NULL OR NOT EXISTS ( \
+        SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id \
+          AND o.order_key = d.order_key AND o.status = 'pending' AND o.rowid < d.rowid \
+          AND (o.locked_by IS NULL OR o.locked_by <> ?4 \
+               OR o.next_attempt_at > d.next_attempt_at))) \
+    ORDER BY d.next_attempt_at LIMIT ?3";
+
 /// One claiming round; the flag tells whether it claimed an ordered delivery.
+///
+/// With endpoints excluded (their lanes are full, often because they are
+/// failing with a backlog), walking the global due index would step over
+/// every due row of theirs on each scan; instead each other enabled endpoint
+/// is read through its own due index and the results merged.
 fn claim_round(
     conn: &Connection,
     node: &str,
@@ -48,27 +85,63 @@ fn claim_round(
     limit: usize,
     exclude: &str,
 ) -> Result<(Vec<DispatchJob>, bool)> {
-    let mut select = conn
-        .prepare_cached(
-            "SELECT d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, e.payload, d.attempts, \
-                    d.round_attempts, d.round_started_at, d.next_attempt_at, d.order_key IS NOT NULL \
-             FROM deliveries d \
-             JOIN endpoints p ON p.id = d.endpoint_id AND p.enabled = 1 \
-             JOIN events e ON e.id = d.event_id \
-             WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.next_attempt_at <= ?1 \
-               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
-               AND (d.order_key IS NULL OR NOT EXISTS ( \
-                 SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id \
-                   AND o.order_key = d.order_key AND o.status = 'pending' AND o.rowid < d.rowid \
-                   AND (o.locked_by IS NULL OR o.locked_by <> ?4 \
-                        OR o.next_attempt_at > d.next_attempt_at))) \
-             ORDER BY d.next_attempt_at LIMIT ?3",
-        )
-        .map_err(db_err)?;
     let mut ordered = false;
-    let jobs = select
-        .query_map(params![due_before.0, exclude, limit as i64, node], |r| {
-            ordered |= r.get::<_, bool>(10)?;
+    // (`ordered` may be set by a row the merge then drops: one more round.)
+    let jobs = if exclude == "[]" {
+        select_due(conn, DUE, due_before, exclude, limit, node, &mut ordered)?
+    } else {
+        let endpoints: Vec<String> = conn
+            .prepare_cached(
+                "SELECT id FROM endpoints WHERE enabled = 1 \
+                 AND id NOT IN (SELECT value FROM json_each(?1))",
+            )
+            .and_then(|mut s| {
+                s.query_map([exclude], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(db_err)?;
+        let mut jobs = Vec::new();
+        for ep in &endpoints {
+            let due = select_due(
+                conn,
+                DUE_OF_ENDPOINT,
+                due_before,
+                ep,
+                limit,
+                node,
+                &mut ordered,
+            )?;
+            jobs.extend(due);
+        }
+        jobs.sort_by(|a, b| (a.due_at, &a.delivery).cmp(&(b.due_at, &b.delivery)));
+        jobs.truncate(limit);
+        jobs
+    };
+    let mut claim = conn
+        .prepare_cached("UPDATE deliveries SET locked_by = ?2 WHERE id = ?1")
+        .map_err(db_err)?;
+    for job in &jobs {
+        claim
+            .execute(params![job.delivery.as_str(), node])
+            .map_err(db_err)?;
+    }
+    Ok((jobs, ordered))
+}
+
+/// Runs one of the due queries; notes whether any row is of an ordered endpoint.
+fn select_due(
+    conn: &Connection,
+    sql: &str,
+    due_before: Timestamp,
+    which: &str,
+    limit: usize,
+    node: &str,
+    ordered: &mut bool,
+) -> Result<Vec<DispatchJob>> {
+    let mut select = conn.prepare_cached(sql).map_err(db_err)?;
+    let rows = select
+        .query_map(params![due_before.0, which, limit as i64, node], |r| {
+            *ordered |= r.get::<_, bool>(10)?;
             Ok(DispatchJob {
                 delivery: DeliveryId::from_trusted(r.get(0)?),
                 event: EventId::from_trusted(r.get(1)?),
@@ -85,15 +158,7 @@ fn claim_round(
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)?;
-    let mut claim = conn
-        .prepare_cached("UPDATE deliveries SET locked_by = ?2 WHERE id = ?1")
-        .map_err(db_err)?;
-    for job in &jobs {
-        claim
-            .execute(params![job.delivery.as_str(), node])
-            .map_err(db_err)?;
-    }
-    Ok((jobs, ordered))
+    Ok(rows)
 }
 
 /// Clears the claims on these deliveries.

@@ -10,3 +10,8 @@ CREATE INDEX deliveries_ordered ON deliveries (endpoint_id, order_key)
 -- oldest first, in batches.
 CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE status <> 'pending';
 CREATE INDEX events_by_time ON events (created_at);
+
+-- The scan reads endpoints one by one through this index when some are
+-- excluded (full lanes), instead of stepping over their due rows.
+CREATE INDEX deliveries_due_by_endpoint ON deliveries (endpoint_id, next_attempt_at)
+    WHERE status = 'pending' AND locked_by IS NULL;
