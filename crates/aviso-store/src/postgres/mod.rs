@@ -10,6 +10,7 @@ mod dispatch;
 mod error;
 mod leases;
 mod notify;
+mod ops;
 mod owners;
 mod publish;
 mod reads;
@@ -160,6 +161,30 @@ fn tenant_lock_key(tenant: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// The lock partner endpoint writes take exclusively and publish batches
+/// share: a partner endpoint routes many tenants, so locking each would not
+/// scale; this one lock makes a publish see such a change whole or not at all
+/// (any fixed number will do).
+const PARTNER_ROUTES_LOCK: i64 = 0x4156_4953_4f50_4152; // "AVISOPAR"
+
+/// Takes the partner-routes lock until the transaction ends: shared for a
+/// publish batch, exclusive for a partner endpoint write.
+async fn lock_partner_routes(
+    c: &impl deadpool_postgres::GenericClient,
+    exclusive: bool,
+) -> Result<()> {
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock($1)"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared($1)"
+    };
+    let stmt = c.prepare_cached(sql).await.map_err(db_err)?;
+    c.execute(&stmt, &[&PARTNER_ROUTES_LOCK])
+        .await
+        .map_err(db_err)
+        .map(drop)
 }
 
 /// Takes a tenant's advisory lock until the transaction ends.

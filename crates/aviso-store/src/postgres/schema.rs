@@ -5,7 +5,10 @@ use crate::{Result, StoreError};
 use deadpool_postgres::Object;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; append only, never edit.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0003_operations_partners.sql"),
+];
 
 /// Serialises migrations of nodes starting together (any fixed number will do).
 const MIGRATION_LOCK: i64 = 0x4156_4953_4f4d_4947; // "AVISOMIG"

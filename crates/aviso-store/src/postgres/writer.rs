@@ -10,7 +10,7 @@
 //! batch collects while the other commits.
 
 use super::leases::Leases;
-use super::{lock_tenant, notify, publish, tenant_lock_key};
+use super::{lock_partner_routes, lock_tenant, notify, publish, tenant_lock_key};
 use crate::{Published, Result, StoreError};
 use aviso_core::model::NewEvent;
 use deadpool_postgres::{Object, Pool};
@@ -159,6 +159,10 @@ async fn attempt(
         .collect();
     tenants.sort_unstable();
     tenants.dedup_by_key(|t| t.0);
+    // Always first, so the lock order is the same for every batch.
+    lock_partner_routes(&tx, false)
+        .await
+        .map_err(Failure::Batch)?;
     for (_, tenant) in tenants {
         lock_tenant(&tx, tenant).await.map_err(Failure::Batch)?;
     }

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod error;
+mod ops;
 mod publish;
 mod reads;
 mod rows;
