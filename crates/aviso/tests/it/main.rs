@@ -8,5 +8,8 @@ mod crash;
 mod delivery;
 mod failures;
 mod multinode;
+mod operations;
+mod partners;
 mod policies;
+mod polling;
 mod support;
