@@ -507,7 +507,7 @@ pub(super) async fn step_task(
         .prepare_cached(
             "UPDATE tasks SET status = $2, total = $3, processed = $4, queued = $5, cursor = $6, \
              plan_json = $7, error = $8, updated_at = $9, finished_at = $10, \
-             locked_until = CASE WHEN $11 THEN NULL ELSE $12 END, \
+             locked_until = CASE WHEN $11 THEN NULL ELSE $12::bigint END, \
              locked_by = CASE WHEN $11 THEN NULL ELSE locked_by END WHERE id = $1",
         )
         .await

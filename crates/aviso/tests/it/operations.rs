@@ -2,6 +2,7 @@
 //! page exactly while rows arrive, status-by-type, stats, test sends, and the
 //! bulk tasks (resend failed, send latest, replay).
 
+use crate::cluster::{admin_url, Schema};
 use crate::support::{wait_for, Receiver, TestApp, ADMIN_KEY};
 use serde_json::{json, Value};
 use standardwebhooks::Webhook;
@@ -394,9 +395,24 @@ async fn publish_many(app: &TestApp, t: &str, ty: &str, n: usize, concurrency: u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn resend_failed_over_1000_deliveries_while_live_traffic_flows() {
-    const FAILED: u64 = 1000;
+async fn resend_failed_over_1000_deliveries_while_live_traffic_flows_on_sqlite() {
     let app = TestApp::spawn().await;
+    resend_failed_story(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resend_failed_over_1000_deliveries_while_live_traffic_flows_on_postgres() {
+    let Some(admin) = admin_url() else { return };
+    let schema = Schema::create(&admin).await;
+    let app = TestApp::spawn_on(&schema.url).await;
+    resend_failed_story(&app).await;
+    app.stop().await;
+    schema.drop_now().await;
+}
+
+async fn resend_failed_story(app: &TestApp) {
+    const FAILED: u64 = 1000;
     let failing = Receiver::always(500, Duration::ZERO).await;
     let live = Receiver::start().await;
     app.event_type("bulk.item").await;
@@ -416,7 +432,7 @@ async fn resend_failed_over_1000_deliveries_while_live_traffic_flows() {
     wait_stats(&app, &t, &ep, "failed", FAILED).await;
     failing.answer(200);
 
-    // Live traffic to the other endpoint, every 20 ms, for the whole run.
+    // Live traffic to the other endpoint, every few ms, for the whole run.
     let stop = Arc::new(AtomicBool::new(false));
     let sent: Arc<Mutex<Vec<(String, tokio::time::Instant)>>> = Arc::default();
     let producer = tokio::spawn({
@@ -441,7 +457,7 @@ async fn resend_failed_over_1000_deliveries_while_live_traffic_flows() {
                 sent.lock()
                     .unwrap()
                     .push((b["id"].as_str().unwrap().to_owned(), at));
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
     });
@@ -557,12 +573,26 @@ async fn resend_failed_over_1000_deliveries_while_live_traffic_flows() {
         worst < Duration::from_secs(5),
         "live deliveries were held up: {worst:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_latest_and_replay_reach_events_from_before_the_endpoint_on_sqlite() {
+    let app = TestApp::spawn().await;
+    history_story(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_latest_and_replay_reach_events_from_before_the_endpoint() {
-    let app = TestApp::spawn().await;
+async fn send_latest_and_replay_reach_events_from_before_the_endpoint_on_postgres() {
+    let Some(admin) = admin_url() else { return };
+    let schema = Schema::create(&admin).await;
+    let app = TestApp::spawn_on(&schema.url).await;
+    history_story(&app).await;
+    app.stop().await;
+    schema.drop_now().await;
+}
+
+async fn history_story(app: &TestApp) {
     let rx = Receiver::start().await;
     for ty in ["A.one", "A.two", "B.other"] {
         app.event_type(ty).await;
@@ -711,5 +741,4 @@ async fn send_latest_and_replay_reach_events_from_before_the_endpoint() {
     assert_eq!(s, 200);
     let (s, b) = app.admin("POST", &format!("{ops}/send-latest"), None).await;
     assert_eq!(s, 409, "a disabled endpoint takes no bulk sends: {b}");
-    app.stop().await;
 }
