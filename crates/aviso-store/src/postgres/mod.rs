@@ -6,17 +6,18 @@
 //! this store's nodes and releases the claims of nodes that stopped renewing.
 //! `LISTEN/NOTIFY` carries "new work" and "endpoint changed" between nodes.
 
+mod audit;
 mod dispatch;
 mod error;
 mod leases;
 mod notify;
-mod ops;
 mod owners;
 mod publish;
 mod reads;
 mod rows;
 mod schema;
 mod store;
+mod tasks;
 mod writer;
 mod writes;
 

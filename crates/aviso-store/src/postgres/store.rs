@@ -2,7 +2,7 @@
 //! every other call runs on a pooled connection in its own transaction.
 
 use super::error::db_err;
-use super::{dispatch, in_tx, leases, ops, reads, writes, PostgresStore};
+use super::{audit, dispatch, in_tx, leases, reads, tasks, writes, PostgresStore};
 use crate::{
     AttemptOutcome, DeliveryFilter, DispatchJob, EventQuery, LatestOfType, Page, PageRequest,
     Published, Result, Store, StoreSignal,
@@ -217,7 +217,7 @@ impl Store for PostgresStore {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> Result<Vec<(DeliveryStatus, u64)>> {
-        ops::delivery_stats(&self.conn().await?, owner, endpoint, since, until).await
+        audit::delivery_stats(&self.conn().await?, owner, endpoint, since, until).await
     }
 
     #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
@@ -226,12 +226,12 @@ impl Store for PostgresStore {
         owner: &Owner,
         endpoint: &EndpointId,
     ) -> Result<Vec<LatestOfType>> {
-        in_snapshot!(self, |tx| ops::latest_events(&tx, owner, endpoint))
+        in_snapshot!(self, |tx| audit::latest_events(&tx, owner, endpoint))
     }
 
     #[instrument(skip_all, fields(endpoint = %test.endpoint))]
     async fn record_endpoint_test(&self, test: EndpointTest) -> Result<()> {
-        ops::record_endpoint_test(&self.conn().await?, test).await
+        audit::record_endpoint_test(&self.conn().await?, test).await
     }
 
     #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
@@ -241,19 +241,19 @@ impl Store for PostgresStore {
         endpoint: &EndpointId,
         page: PageRequest,
     ) -> Result<Page<EndpointTest>> {
-        in_snapshot!(self, |tx| ops::list_endpoint_tests(
+        in_snapshot!(self, |tx| audit::list_endpoint_tests(
             &tx, owner, endpoint, page
         ))
     }
 
     #[instrument(skip_all, fields(task = %task.id))]
     async fn create_task(&self, task: Task) -> Result<(Task, bool)> {
-        in_tx!(self, |tx| ops::create_task(&tx, task))
+        in_tx!(self, |tx| tasks::create_task(&tx, task))
     }
 
     #[instrument(skip_all, fields(task = %id))]
     async fn get_task(&self, id: &TaskId) -> Result<Task> {
-        ops::get_task(&self.conn().await?, id).await
+        tasks::get_task(&self.conn().await?, id).await
     }
 
     #[instrument(skip_all, fields(node = node))]
@@ -263,7 +263,7 @@ impl Store for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Task>> {
-        in_tx!(self, |tx| ops::claim_task(&tx, node, now, lease_until))
+        in_tx!(self, |tx| tasks::claim_task(&tx, node, now, lease_until))
     }
 
     #[instrument(skip_all, fields(task = %id, node = node))]
@@ -275,7 +275,7 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
         batch: usize,
     ) -> Result<Task> {
-        in_tx!(self, |tx| ops::step_task(
+        in_tx!(self, |tx| tasks::step_task(
             &tx,
             id,
             node,

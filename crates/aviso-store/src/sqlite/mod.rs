@@ -1,14 +1,15 @@
 //! The SQLite backend: one writer thread doing group commits, and a small
 //! pool of read-only connections that WAL lets run beside it.
 
+mod audit;
 mod dispatch;
 mod error;
-mod ops;
 mod publish;
 mod reads;
 mod rows;
 mod schema;
 mod store;
+mod tasks;
 mod writer;
 mod writes;
 

@@ -1,6 +1,6 @@
 //! `Store` for [`SqliteStore`]: writes go to the writer thread, reads to the pool.
 
-use super::{dispatch, ops, publish, reads, writes, SqliteStore};
+use super::{audit, dispatch, publish, reads, tasks, writes, SqliteStore};
 use crate::{
     AttemptOutcome, DeliveryFilter, DispatchJob, EventQuery, LatestOfType, Page, PageRequest,
     Published, Result, Store,
@@ -224,7 +224,7 @@ impl Store for SqliteStore {
         until: Option<Timestamp>,
     ) -> Result<Vec<(DeliveryStatus, u64)>> {
         let (owner, endpoint) = (owner.clone(), endpoint.clone());
-        self.read(move |c| ops::delivery_stats(c, &owner, &endpoint, since, until))
+        self.read(move |c| audit::delivery_stats(c, &owner, &endpoint, since, until))
             .await
     }
 
@@ -235,13 +235,13 @@ impl Store for SqliteStore {
         endpoint: &EndpointId,
     ) -> Result<Vec<LatestOfType>> {
         let (owner, endpoint) = (owner.clone(), endpoint.clone());
-        self.read(move |c| ops::latest_events(c, &owner, &endpoint))
+        self.read(move |c| audit::latest_events(c, &owner, &endpoint))
             .await
     }
 
     #[instrument(skip_all, fields(endpoint = %test.endpoint))]
     async fn record_endpoint_test(&self, test: EndpointTest) -> Result<()> {
-        self.write(move |c| ops::record_endpoint_test(&c.conn, test))
+        self.write(move |c| audit::record_endpoint_test(&c.conn, test))
             .await
     }
 
@@ -253,19 +253,19 @@ impl Store for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<EndpointTest>> {
         let (owner, endpoint) = (owner.clone(), endpoint.clone());
-        self.read(move |c| ops::list_endpoint_tests(c, &owner, &endpoint, page))
+        self.read(move |c| audit::list_endpoint_tests(c, &owner, &endpoint, page))
             .await
     }
 
     #[instrument(skip_all, fields(task = %task.id))]
     async fn create_task(&self, task: Task) -> Result<(Task, bool)> {
-        self.write(move |c| ops::create_task(&c.conn, task)).await
+        self.write(move |c| tasks::create_task(&c.conn, task)).await
     }
 
     #[instrument(skip_all, fields(task = %id))]
     async fn get_task(&self, id: &TaskId) -> Result<Task> {
         let id = id.clone();
-        self.read(move |c| ops::get_task(c, &id)).await
+        self.read(move |c| tasks::get_task(c, &id)).await
     }
 
     #[instrument(skip_all, fields(node = node))]
@@ -276,7 +276,7 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Option<Task>> {
         let node = node.to_owned();
-        self.write(move |c| ops::claim_task(&c.conn, &node, now, lease_until))
+        self.write(move |c| tasks::claim_task(&c.conn, &node, now, lease_until))
             .await
     }
 
@@ -290,7 +290,7 @@ impl Store for SqliteStore {
         batch: usize,
     ) -> Result<Task> {
         let (id, node) = (id.clone(), node.to_owned());
-        self.write(move |c| ops::step_task(&c.conn, &id, &node, now, lease_until, batch))
+        self.write(move |c| tasks::step_task(&c.conn, &id, &node, now, lease_until, batch))
             .await
     }
 
@@ -325,7 +325,7 @@ impl Store for SqliteStore {
     #[instrument(skip_all)]
     async fn recover_claims(&self) -> Result<u64> {
         self.write(|c| {
-            ops::recover_tasks(&c.conn)?;
+            tasks::recover_tasks(&c.conn)?;
             dispatch::recover_claims(&c.conn)
         })
         .await

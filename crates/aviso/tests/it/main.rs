@@ -13,3 +13,4 @@ mod partners;
 mod policies;
 mod polling;
 mod support;
+mod tasks;
