@@ -397,3 +397,58 @@ async fn history_story(app: &TestApp) {
     let (s, b) = app.admin("POST", &format!("{ops}/send-latest"), None).await;
     assert_eq!(s, 409, "a disabled endpoint takes no bulk sends: {b}");
 }
+
+/// Tasks live in the database: created through one node, visible (to the
+/// owner only) and run to the end through any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_visible_on_every_node_on_postgres() {
+    let Some(admin) = admin_url() else { return };
+    let schema = Schema::create(&admin).await;
+    let (a, b) = (
+        TestApp::spawn_on(&schema.url).await,
+        TestApp::spawn_on(&schema.url).await,
+    );
+    let rx = Receiver::start().await;
+    a.event_type("doc.signed").await;
+    let t = a.tenant("nodes").await;
+    let other = a.tenant("someone-else").await;
+    let since = aviso_core::Timestamp::now().to_rfc3339();
+    for n in 0..5 {
+        a.publish(&t, json!({"type": "doc.signed", "payload": {"n": n}}))
+            .await;
+    }
+    let ep = a.endpoint(&t, json!({"url": rx.url})).await;
+    let ep = ep["id"].as_str().unwrap();
+    let (s, task) = a
+        .admin(
+            "POST",
+            &format!("/v1/tenants/{t}/endpoints/{ep}/replay"),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap();
+    let (s, k) = b
+        .admin("POST", "/v1/api-keys", Some(json!({"tenant": other})))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let (s, _) = b
+        .call(
+            "GET",
+            &format!("/v1/tasks/{id}"),
+            k["key"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "only the owner sees it");
+    let done = b.wait_task(ADMIN_KEY, id, WAIT).await;
+    assert_eq!(
+        (done["status"].as_str(), done["queued"].as_u64()),
+        (Some("succeeded"), Some(5)),
+        "{done}"
+    );
+    wait_for("the replayed events", WAIT, || async { rx.count() == 5 }).await;
+    a.stop().await;
+    b.stop().await;
+    schema.drop_now().await;
+}
