@@ -6,9 +6,9 @@ use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{decode_cursor, encode_cursor, page_limit, JsonBody, QueryArgs};
 use crate::views::EventView;
 use crate::ApiState;
-use aviso_core::model::NewEvent;
+use aviso_core::model::{Event, NewEvent};
 use aviso_core::name::{EventTypeName, EventTypePattern};
-use aviso_core::{Dur, EventId, Timestamp};
+use aviso_core::{Dur, EventId, TenantId, Timestamp};
 use aviso_store::EventQuery;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -176,16 +176,33 @@ pub async fn list(
         types,
         limit,
     };
+    let events = read_or_wait(&s, &tenant.id, query, wait).await?;
+    let next = events.last().map(|e| e.seq).or(after_seq);
+    let data: Vec<_> = events.iter().map(|e| EventView::of(e, None)).collect();
+    Ok(Json(
+        json!({"data": data, "next_cursor": next.map(|n| encode_cursor(&n.to_string()))}),
+    ))
+}
+
+/// Reads the feed; while it is empty, waits up to `wait` for a publish to the
+/// tenant (woken at once on this node, re-reading every [`RECHECK`] for
+/// other nodes) or for the server to stop.
+async fn read_or_wait(
+    s: &ApiState,
+    tenant: &TenantId,
+    query: EventQuery,
+    wait: Duration,
+) -> ApiResult<Vec<Event>> {
     let deadline = tokio::time::Instant::now() + wait;
-    let events = loop {
-        let waker = s.feed.subscribe(&tenant.id);
+    loop {
+        let waker = s.feed.subscribe(tenant);
         let (events, give_up) = {
             // Subscribed before reading, so a publish between the read and
             // the wait still wakes this poll.
             let woken = waker.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let events = s.store.list_events(&tenant.id, query.clone()).await;
+            let events = s.store.list_events(tenant, query.clone()).await;
             let now = tokio::time::Instant::now();
             let give_up = !matches!(&events, Ok(e) if e.is_empty()) || now >= deadline;
             if !give_up {
@@ -197,16 +214,11 @@ pub async fn list(
             }
             (events, give_up || s.stopping.is_cancelled())
         };
-        s.feed.done(&tenant.id, waker);
+        s.feed.done(tenant, waker);
         if give_up {
-            break events?;
+            return Ok(events?);
         }
-    };
-    let next = events.last().map(|e| e.seq).or(after_seq);
-    let data: Vec<_> = events.iter().map(|e| EventView::of(e, None)).collect();
-    Ok(Json(
-        json!({"data": data, "next_cursor": next.map(|n| encode_cursor(&n.to_string()))}),
-    ))
+    }
 }
 
 /// `GET …/events/{evt}`: with its deliveries.
