@@ -58,6 +58,7 @@ macro_rules! conformance {
                 operations::partners_scope_endpoints_and_routes,
                 operations::audit_filters_stats_latest_and_tests,
                 operations::tasks_run_in_batches_and_are_idempotent,
+                operations::disabling_a_partner_endpoint_races_no_publish,
             );
         }
     };

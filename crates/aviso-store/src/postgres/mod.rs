@@ -170,19 +170,30 @@ fn tenant_lock_key(tenant: &str) -> i64 {
 /// (any fixed number will do).
 const PARTNER_ROUTES_LOCK: i64 = 0x4156_4953_4f50_4152; // "AVISOPAR"
 
-/// Takes the partner-routes lock until the transaction ends: shared for a
-/// publish batch, exclusive for a partner endpoint write.
-async fn lock_partner_routes(
-    c: &impl deadpool_postgres::GenericClient,
-    exclusive: bool,
-) -> Result<()> {
-    let sql = if exclusive {
-        "SELECT pg_advisory_xact_lock($1)"
-    } else {
-        "SELECT pg_advisory_xact_lock_shared($1)"
-    };
-    let stmt = c.prepare_cached(sql).await.map_err(db_err)?;
+/// Takes the partner-routes lock exclusively until the transaction ends (a
+/// partner endpoint write; publish batches take it shared).
+async fn lock_partner_routes(c: &impl deadpool_postgres::GenericClient) -> Result<()> {
+    let stmt = c
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(db_err)?;
     c.execute(&stmt, &[&PARTNER_ROUTES_LOCK])
+        .await
+        .map_err(db_err)
+        .map(drop)
+}
+
+/// A publish batch's first lock statement: the partner-routes lock, shared,
+/// and a tenant's lock, both until the transaction ends.
+async fn lock_tenant_and_partner_routes(
+    c: &impl deadpool_postgres::GenericClient,
+    tenant: &str,
+) -> Result<()> {
+    let stmt = c
+        .prepare_cached("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)")
+        .await
+        .map_err(db_err)?;
+    c.execute(&stmt, &[&PARTNER_ROUTES_LOCK, &tenant_lock_key(tenant)])
         .await
         .map_err(db_err)
         .map(drop)

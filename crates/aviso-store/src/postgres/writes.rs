@@ -168,7 +168,7 @@ pub(super) async fn delete_tenant(c: &impl GenericClient, id: &TenantId) -> Resu
 async fn lock_routes(c: &impl GenericClient, owner: &Owner) -> Result<()> {
     match owner {
         Owner::Tenant(t) => lock_tenant(c, t.as_str()).await,
-        Owner::Partner(_) => lock_partner_routes(c, true).await,
+        Owner::Partner(_) => lock_partner_routes(c).await,
     }
 }
 

@@ -368,3 +368,50 @@ pub async fn tasks_run_in_batches_and_are_idempotent(db: Db) {
         "nothing left"
     );
 }
+
+/// A partner endpoint disabled while its tenants publish: every delivery
+/// made before the change is cancelled, none is made after, so nothing is
+/// left pending for it (publishes see the change whole or not at all).
+pub async fn disabling_a_partner_endpoint_races_no_publish(db: Db) {
+    let p = partner(&db, "p").await;
+    let a = partner_tenant(&db, "a", &p).await;
+    let b = partner_tenant(&db, "b", &p).await;
+    let ep = db
+        .create_endpoint(partner_endpoint(&p, Coverage::AllTenants))
+        .await
+        .unwrap();
+    let publishers: Vec<_> = (0..4)
+        .map(|i| {
+            let (db, t) = (db.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            tokio::spawn(async move {
+                for n in 0..60 {
+                    db.publish(event(&t, "A.X", json!({"n": n}), n), None)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut off = ep.clone();
+    off.spec.enabled = false;
+    off.updated_at = at(1_000);
+    db.update_endpoint(off).await.unwrap();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let pending = db
+        .list_deliveries(
+            &Owner::Partner(p.id.clone()),
+            &ep.id,
+            by_status(DeliveryStatus::Pending),
+            page(None, 250),
+        )
+        .await
+        .unwrap();
+    assert!(
+        pending.items.is_empty(),
+        "{} left pending",
+        pending.items.len()
+    );
+}
