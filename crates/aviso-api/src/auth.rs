@@ -2,8 +2,8 @@
 
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::ApiState;
-use aviso_core::model::{KeyScope, Tenant};
-use aviso_core::TenantId;
+use aviso_core::model::{KeyScope, Partner, Tenant};
+use aviso_core::{PartnerId, TenantId};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,6 +18,8 @@ pub enum Principal {
     Admin,
     /// A tenant key: that tenant only.
     Tenant(TenantId),
+    /// A partner key: its tenants (create, list, read) and its partner endpoints.
+    Partner(PartnerId),
 }
 
 impl Principal {
@@ -25,23 +27,52 @@ impl Principal {
     pub fn require_admin(&self) -> ApiResult<()> {
         match self {
             Self::Admin => Ok(()),
-            Self::Tenant(_) => Err(ApiError::forbidden("this operation needs an admin key")),
+            _ => Err(ApiError::forbidden("this operation needs an admin key")),
         }
     }
 
-    /// Loads a tenant by id or uid, as this caller sees it: a tenant key only
-    /// sees its own tenant, anything else is 404.
+    /// Loads a tenant by id or uid whose resources (endpoints, events,
+    /// deliveries) this caller manages: the admin any, a tenant key its own.
+    /// Anything else, partner keys included, is 404.
     pub async fn tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
+        let t = self.load_tenant(state, id_or_uid).await?;
+        match self {
+            Self::Admin => Ok(t),
+            Self::Tenant(own) if *own == t.id => Ok(t),
+            _ => Err(ApiError::not_found("tenant")),
+        }
+    }
+
+    /// Loads a tenant this caller may read: as [`Principal::tenant`], and a
+    /// partner key also sees its own tenants.
+    pub async fn tenant_view(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
+        let t = self.load_tenant(state, id_or_uid).await?;
+        match self {
+            Self::Partner(p) if t.partner.as_ref() == Some(p) => Ok(t),
+            Self::Partner(_) => Err(ApiError::not_found("tenant")),
+            _ => self.tenant(state, id_or_uid).await,
+        }
+    }
+
+    /// Loads a partner as this caller sees it: the admin any, a partner key
+    /// its own; anything else is 404.
+    pub async fn partner(&self, state: &ApiState, id: &str) -> ApiResult<Partner> {
+        let id = PartnerId::parse(id).map_err(|_| ApiError::not_found("partner"))?;
+        match self {
+            Self::Admin => {}
+            Self::Partner(own) if *own == id => {}
+            _ => return Err(ApiError::not_found("partner")),
+        }
+        state.store.get_partner(&id).await.or_not_found("partner")
+    }
+
+    async fn load_tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
         let t = state
             .catalog
             .tenant(state.store.as_ref(), id_or_uid)
             .await
             .or_not_found("tenant")?;
-        let t = Tenant::clone(&t);
-        match self {
-            Self::Tenant(own) if *own != t.id => Err(ApiError::not_found("tenant")),
-            _ => Ok(t),
-        }
+        Ok(Tenant::clone(&t))
     }
 }
 
@@ -94,6 +125,7 @@ impl FromRequestParts<ApiState> for Principal {
         let principal = match found.map(|k| k.scope) {
             Some(KeyScope::Admin) => Self::Admin,
             Some(KeyScope::Tenant(t)) => Self::Tenant(t),
+            Some(KeyScope::Partner(p)) => Self::Partner(p),
             None => return Err(ApiError::unauthorized("unknown API key")),
         };
         state.keys.insert(hash, principal.clone());

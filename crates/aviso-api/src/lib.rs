@@ -6,15 +6,19 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod feed;
 mod routes;
+pub mod scope;
 mod views;
 
 use aviso_core::policy::DeliveryPolicy;
 use aviso_core::Dur;
-use aviso_dispatch::DispatchHandle;
+use aviso_dispatch::{DispatchHandle, Sender};
 use aviso_store::Store;
 use axum::Router;
 use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Settings the API needs.
 #[derive(Clone, Debug)]
@@ -47,6 +51,15 @@ pub struct ApiState {
     pub keys: Arc<auth::KeyCache>,
     /// Cached tenants and event types.
     pub catalog: Arc<catalog::Catalog>,
+    /// Sends test requests (`POST …/endpoints/{ep}/test`) with the
+    /// dispatcher's guard, auth, signing and success rules.
+    pub sender: Option<Sender>,
+    /// Wakes long-polling feed readers.
+    pub feed: Arc<feed::FeedWaker>,
+    /// Wakes this node's task runner when a task is created.
+    pub tasks: Arc<Notify>,
+    /// Fires when the server stops: long polls answer at once.
+    pub stopping: CancellationToken,
 }
 
 impl ApiState {
@@ -66,7 +79,23 @@ impl ApiState {
             cfg: Arc::new(cfg),
             keys: Arc::default(),
             catalog: Arc::default(),
+            sender: None,
+            feed: Arc::default(),
+            tasks: Arc::default(),
+            stopping: CancellationToken::new(),
         }
+    }
+
+    /// Adds the sender for test requests.
+    pub fn with_sender(mut self, sender: Sender) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Ties long polls to the server's shutdown.
+    pub fn with_stopping(mut self, stopping: CancellationToken) -> Self {
+        self.stopping = stopping;
+        self
     }
 }
 

@@ -2,10 +2,13 @@
 
 use aviso_core::auth::{Headers, ReceiverAuth};
 use aviso_core::filter::PayloadFilter;
-use aviso_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Event};
+use aviso_core::model::{
+    Attempt, Coverage, Delivery, DeliveryStatus, Endpoint, EndpointOwner, Event,
+};
 use aviso_core::name::EventTypePattern;
+use aviso_core::ops::{EndpointTest, Task, TaskSpec, TaskStatus};
 use aviso_core::policy::DeliveryPolicy;
-use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
+use aviso_core::{DeliveryId, EndpointId, EventId, PartnerId, TaskId, TenantId, Timestamp};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -13,7 +16,18 @@ use serde_json::value::RawValue;
 #[derive(Serialize)]
 pub struct EndpointView {
     id: EndpointId,
-    tenant: TenantId,
+    /// The owning tenant (tenant endpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<TenantId>,
+    /// The owning partner (partner endpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partner: Option<PartnerId>,
+    /// Partner endpoints: the tenants covered, unless `all_tenants`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenants: Option<Vec<TenantId>>,
+    /// Partner endpoints: every tenant of the partner is covered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all_tenants: Option<bool>,
     url: String,
     description: String,
     event_types: Vec<EventTypePattern>,
@@ -33,9 +47,21 @@ impl EndpointView {
     /// The view without the signing secret.
     pub fn of(ep: &Endpoint) -> Self {
         let s = &ep.spec;
+        let (tenant, partner, tenants, all_tenants) = match &ep.owner {
+            EndpointOwner::Tenant(t) => (Some(t.clone()), None, None, None),
+            EndpointOwner::Partner { partner, covers } => match covers {
+                Coverage::AllTenants => (None, Some(partner.clone()), None, Some(true)),
+                Coverage::Tenants(list) => {
+                    (None, Some(partner.clone()), Some(list.clone()), Some(false))
+                }
+            },
+        };
         Self {
             id: ep.id.clone(),
-            tenant: ep.tenant.clone(),
+            tenant,
+            partner,
+            tenants,
+            all_tenants,
             url: s.url.to_string(),
             description: s.description.clone(),
             event_types: s.event_types.clone(),
@@ -101,6 +127,8 @@ pub struct DeliveryView {
     id: DeliveryId,
     event: EventId,
     endpoint: EndpointId,
+    /// The event's tenant.
+    tenant: TenantId,
     event_type: String,
     status: DeliveryStatus,
     attempt_count: u32,
@@ -120,6 +148,7 @@ impl DeliveryView {
             id: d.id.clone(),
             event: d.event.clone(),
             endpoint: d.endpoint.clone(),
+            tenant: d.tenant.clone(),
             event_type: d.event_type.to_string(),
             status: d.status,
             attempt_count: d.attempts,
@@ -137,6 +166,79 @@ impl DeliveryView {
         Self {
             attempts: Some(attempts),
             ..Self::of(d)
+        }
+    }
+}
+
+/// A background task and its progress.
+#[derive(Serialize)]
+pub struct TaskView {
+    id: TaskId,
+    #[serde(flatten)]
+    spec: TaskSpec,
+    endpoint: EndpointId,
+    /// `ten_…` or `par_…`: whose endpoint.
+    owner: String,
+    status: TaskStatus,
+    /// Items to go through (deliveries or events), once known.
+    total: Option<u64>,
+    /// Items gone through.
+    processed: u64,
+    /// Deliveries made pending (resent or created).
+    queued: u64,
+    error: Option<String>,
+    idempotency_key: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    finished_at: Option<Timestamp>,
+}
+
+impl TaskView {
+    /// The view of a task.
+    pub fn of(t: &Task) -> Self {
+        Self {
+            id: t.id.clone(),
+            spec: t.spec.clone(),
+            endpoint: t.endpoint.clone(),
+            owner: t.owner.to_string(),
+            status: t.status,
+            total: t.total,
+            processed: t.processed,
+            queued: t.queued,
+            error: t.error.clone(),
+            idempotency_key: t.idempotency_key.clone(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            finished_at: t.finished_at,
+        }
+    }
+}
+
+/// A recorded test send.
+#[derive(Serialize)]
+pub struct TestView<'a> {
+    id: &'a str,
+    endpoint: &'a EndpointId,
+    /// The `webhook-id` the request carried.
+    event: &'a EventId,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    payload: &'a RawValue,
+    succeeded: bool,
+    attempt: &'a Attempt,
+}
+
+impl<'a> TestView<'a> {
+    /// The view of a test send.
+    pub fn of(t: &'a EndpointTest) -> Self {
+        Self {
+            id: t.attempt.id.as_str(),
+            endpoint: &t.endpoint,
+            event: &t.event,
+            event_type: t.event_type.as_str(),
+            payload: raw(&t.payload),
+            succeeded: t.succeeded,
+            attempt: &t.attempt,
         }
     }
 }

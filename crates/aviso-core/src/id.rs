@@ -106,6 +106,8 @@ prefixed_id!(/// A partner.
     PartnerId, "par");
 prefixed_id!(/// An API key.
     KeyId, "key");
+prefixed_id!(/// A background task (a bulk operation).
+    TaskId, "tsk");
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod id;
 pub mod model;
 pub mod name;
+pub mod ops;
 pub mod policy;
 pub mod signing;
 pub mod time;

@@ -6,7 +6,9 @@ use crate::name::{EventTypeName, EventTypePattern};
 use crate::policy::DeliveryPolicy;
 use crate::signing::SigningSecret;
 use crate::url::EndpointUrl;
-use crate::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, ParseError, TenantId, Timestamp};
+use crate::{
+    AttemptId, DeliveryId, EndpointId, EventId, KeyId, ParseError, PartnerId, TenantId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -33,6 +35,21 @@ pub struct EventType {
     pub updated_at: Timestamp,
 }
 
+/// An integrator acting for many tenants (its client companies).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Partner {
+    /// `par_…`.
+    pub id: PartnerId,
+    /// Display name.
+    pub name: String,
+    /// Free JSON object.
+    pub metadata: Value,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
 /// A customer of the platform.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Tenant {
@@ -42,6 +59,8 @@ pub struct Tenant {
     pub uid: String,
     /// Display name.
     pub name: String,
+    /// The partner acting for this tenant, if any.
+    pub partner: Option<PartnerId>,
     /// Free JSON object.
     pub metadata: Value,
     /// Creation time.
@@ -122,13 +141,96 @@ impl EndpointSecrets {
     }
 }
 
-/// A subscription owned by a tenant.
+/// Who owns a scoped resource (an endpoint, a task): a tenant or a partner.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A tenant.
+    Tenant(TenantId),
+    /// A partner.
+    Partner(PartnerId),
+}
+
+impl Owner {
+    /// The owner's id as text (`ten_…` or `par_…`; the prefixes never clash).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Tenant(t) => t.as_str(),
+            Self::Partner(p) => p.as_str(),
+        }
+    }
+
+    /// Reads back an owner id stored as text.
+    pub fn from_trusted(s: String) -> Self {
+        if s.starts_with("par_") {
+            Self::Partner(PartnerId::from_trusted(s))
+        } else {
+            Self::Tenant(TenantId::from_trusted(s))
+        }
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which tenants a partner endpoint covers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Coverage {
+    /// Every tenant of the partner, present and future.
+    AllTenants,
+    /// These tenants (each one the partner's).
+    Tenants(Vec<TenantId>),
+}
+
+/// Whose endpoint it is: a tenant's, or a partner's covering some of its tenants.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EndpointOwner {
+    /// Receives the tenant's events.
+    Tenant(TenantId),
+    /// Receives the events of every covered tenant of the partner.
+    Partner {
+        /// The partner.
+        partner: PartnerId,
+        /// Which of its tenants.
+        covers: Coverage,
+    },
+}
+
+impl EndpointOwner {
+    /// The owner, without coverage.
+    pub fn owner(&self) -> Owner {
+        match self {
+            Self::Tenant(t) => Owner::Tenant(t.clone()),
+            Self::Partner { partner, .. } => Owner::Partner(partner.clone()),
+        }
+    }
+
+    /// The owning tenant of a tenant endpoint.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Self::Tenant(t) => Some(t),
+            Self::Partner { .. } => None,
+        }
+    }
+
+    /// The owning partner of a partner endpoint.
+    pub fn partner(&self) -> Option<&PartnerId> {
+        match self {
+            Self::Tenant(_) => None,
+            Self::Partner { partner, .. } => Some(partner),
+        }
+    }
+}
+
+/// A subscription owned by a tenant or a partner.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
     /// `ep_…`.
     pub id: EndpointId,
-    /// Owner.
-    pub tenant: TenantId,
+    /// Owner (and, for a partner, the tenants covered).
+    pub owner: EndpointOwner,
     /// Configuration.
     pub spec: EndpointSpec,
     /// Signing secrets.
@@ -333,6 +435,8 @@ pub enum KeyScope {
     Admin,
     /// One tenant's resources.
     Tenant(TenantId),
+    /// A partner's tenants (create, list) and its partner endpoints.
+    Partner(PartnerId),
 }
 
 /// A stored API key (the secret itself is never stored, only its hash).

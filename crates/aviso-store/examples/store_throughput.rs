@@ -30,6 +30,7 @@ async fn main() {
         id: TenantId::new(),
         uid: "bench".into(),
         name: "bench".into(),
+        partner: None,
         metadata: serde_json::json!({}),
         created_at: now,
         updated_at: now,
@@ -48,7 +49,7 @@ async fn main() {
         };
         let ep = Endpoint {
             id: EndpointId::new(),
-            tenant: tenant.id.clone(),
+            owner: aviso_core::model::EndpointOwner::Tenant(tenant.id.clone()),
             spec,
             secrets: EndpointSecrets::new(SigningSecret::generate()),
             disabled_reason: None,

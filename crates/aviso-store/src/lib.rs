@@ -6,12 +6,16 @@
 mod json;
 pub mod postgres;
 pub mod sqlite;
+mod tasks;
 
 use async_trait::async_trait;
-use aviso_core::model::DeliveryStatus;
-use aviso_core::model::{ApiKey, Attempt, Delivery, Endpoint, Event, EventType, NewEvent, Tenant};
+use aviso_core::model::{
+    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Owner,
+    Partner, Tenant,
+};
 use aviso_core::name::{EventTypeName, EventTypePattern};
-use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use aviso_core::ops::{EndpointTest, Task};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, PartnerId, TaskId, TenantId, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -159,6 +163,34 @@ impl Purged {
     }
 }
 
+/// Which of an endpoint's deliveries to list (all conditions must hold).
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only event types this pattern matches.
+    pub event_type: Option<EventTypePattern>,
+    /// Only deliveries created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only deliveries created before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// One subscribed event type of one covered tenant: its latest event, if
+/// any, and that event's delivery to the endpoint.
+#[derive(Clone, Debug)]
+pub struct LatestOfType {
+    /// The catalogue type.
+    pub event_type: EventTypeName,
+    /// The covered tenant.
+    pub tenant: TenantId,
+    /// The tenant's latest event of the type.
+    pub event: Option<Event>,
+    /// That event's newest delivery to the endpoint (none when it was
+    /// published before the endpoint existed or did not match its filter).
+    pub delivery: Option<Delivery>,
+}
+
 /// Something another node sharing the database did that this node must react to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreSignal {
@@ -196,25 +228,42 @@ pub trait Store: Send + Sync + 'static {
     async fn get_tenant(&self, id_or_uid: &str) -> Result<Tenant>;
     /// Tenants ordered by id.
     async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>>;
-    /// Replaces uid, name and metadata; `Conflict` if the new uid is taken.
+    /// A partner's tenants ordered by id.
+    async fn list_partner_tenants(
+        &self,
+        partner: &PartnerId,
+        page: PageRequest,
+    ) -> Result<Page<Tenant>>;
+    /// Replaces uid, name, partner and metadata; `Conflict` if the new uid is
+    /// taken, `Invalid` if the partner does not exist.
     async fn update_tenant(&self, t: Tenant) -> Result<Tenant>;
     /// Deletes a tenant and everything it owns (endpoints, events, deliveries, attempts, keys).
     async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
 
+    // --- partners ---
+    /// Creates a partner.
+    async fn create_partner(&self, p: Partner) -> Result<Partner>;
+    /// One partner.
+    async fn get_partner(&self, id: &PartnerId) -> Result<Partner>;
+    /// Partners ordered by id.
+    async fn list_partners(&self, page: PageRequest) -> Result<Page<Partner>>;
+
     // --- endpoints ---
-    /// Creates an endpoint for its tenant.
+    /// Creates an endpoint for its owner. A partner endpoint's listed tenants
+    /// must all be the partner's (`Invalid` otherwise).
     async fn create_endpoint(&self, ep: Endpoint) -> Result<Endpoint>;
-    /// One endpoint of a tenant.
-    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint>;
+    /// One endpoint of an owner.
+    async fn get_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<Endpoint>;
     /// One endpoint by id alone (for the dispatcher).
     async fn get_endpoint_by_id(&self, id: &EndpointId) -> Result<Endpoint>;
-    /// A tenant's endpoints ordered by id.
-    async fn list_endpoints(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<Endpoint>>;
-    /// Replaces spec, secrets and disabled_reason; `NotFound` if absent for that
-    /// tenant. Disabling an endpoint cancels its pending deliveries.
+    /// An owner's endpoints ordered by id.
+    async fn list_endpoints(&self, owner: &Owner, page: PageRequest) -> Result<Page<Endpoint>>;
+    /// Replaces spec, secrets, disabled_reason and (partner endpoints) coverage;
+    /// `NotFound` if absent for that owner. Disabling an endpoint cancels its
+    /// pending deliveries.
     async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint>;
     /// Deletes an endpoint with its deliveries and their attempts.
-    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<()>;
+    async fn delete_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<()>;
 
     // --- API keys ---
     /// Stores a key (its hash); `Conflict` on a duplicate hash.
@@ -228,7 +277,8 @@ pub trait Store: Send + Sync + 'static {
 
     // --- events ---
     /// Stores an event and one pending delivery per matching endpoint of its
-    /// tenant (enabled, event-type patterns, payload filter), in one transaction.
+    /// tenant and per matching partner endpoint covering the tenant (enabled,
+    /// event-type patterns, payload filter), in one transaction.
     /// With an idempotency key already used by the tenant, returns the first
     /// event and its deliveries and writes nothing. New deliveries are claimed
     /// for `claim_for` when given, so the scan does not pick them up too.
@@ -238,29 +288,85 @@ pub trait Store: Send + Sync + 'static {
     /// A tenant's events in commit order (`seq` ascending).
     async fn list_events(&self, tenant: &TenantId, q: EventQuery) -> Result<Vec<Event>>;
 
-    // --- deliveries ---
-    /// An endpoint's deliveries, newest first, optionally by status; `after` is a delivery id.
+    // --- deliveries (scoped by the owner of their endpoint) ---
+    /// An owner's endpoint's deliveries, newest first (by id, so pages stay
+    /// exact while rows are added), filtered; `after` is a delivery id.
     async fn list_deliveries(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         endpoint: &EndpointId,
-        status: Option<DeliveryStatus>,
+        filter: DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>>;
-    /// One delivery of a tenant with its attempts (oldest first).
+    /// One delivery to one of the owner's endpoints, with its attempts (oldest first).
     async fn get_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
     ) -> Result<(Delivery, Vec<Attempt>)>;
     /// Puts a finished delivery back to `pending`, due now, in a new round,
     /// unclaimed; `Conflict` if it is already pending or its endpoint is disabled.
     async fn resend_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
         now: Timestamp,
     ) -> Result<Delivery>;
+    /// Counts of an endpoint's deliveries by status, created in `[since, until)`.
+    async fn delivery_stats(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<(DeliveryStatus, u64)>>;
+    /// For every catalogue type the endpoint subscribes to and every tenant it
+    /// covers, the latest event of that type (if any) with its delivery to the
+    /// endpoint; ordered by type, then tenant.
+    async fn latest_events(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+    ) -> Result<Vec<LatestOfType>>;
+
+    // --- test sends ---
+    /// Records a test send.
+    async fn record_endpoint_test(&self, test: EndpointTest) -> Result<()>;
+    /// An owner's endpoint's test sends, newest first; `after` is an attempt id.
+    async fn list_endpoint_tests(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        page: PageRequest,
+    ) -> Result<Page<EndpointTest>>;
+
+    // --- background tasks ---
+    /// Stores a queued task. With an idempotency key the owner already used,
+    /// returns that task instead (`false`), or `Conflict` if it was for a
+    /// different operation.
+    async fn create_task(&self, task: Task) -> Result<(Task, bool)>;
+    /// One task.
+    async fn get_task(&self, id: &TaskId) -> Result<Task>;
+    /// Takes the oldest unfinished task no live node holds, for `node` until
+    /// `lease_until`.
+    async fn claim_task(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Task>>;
+    /// Runs the next batch (at most `batch` items) of a task `node` holds, in
+    /// one transaction with its progress, and renews the hold. New pending
+    /// deliveries are unclaimed and due `now`, for the dispatchers' scan.
+    /// `Conflict` if another node holds the task now.
+    async fn step_task(
+        &self,
+        id: &TaskId,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        batch: usize,
+    ) -> Result<Task>;
 
     // --- dispatch ---
     /// Claims up to `limit` pending, unclaimed deliveries of enabled endpoints

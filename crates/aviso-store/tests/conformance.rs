@@ -5,6 +5,8 @@
 mod deliveries;
 #[path = "conformance/dispatching.rs"]
 mod dispatching;
+#[path = "conformance/operations.rs"]
+mod operations;
 #[path = "conformance/pg.rs"]
 #[allow(dead_code)]
 mod pg;
@@ -57,6 +59,10 @@ macro_rules! conformance {
                 deliveries::list_deliveries_newest_first,
                 deliveries::deleting_an_endpoint_removes_its_deliveries,
                 retention::purge_removes_old_finished_work_only,
+                operations::partners_scope_endpoints_and_routes,
+                operations::audit_filters_stats_latest_and_tests,
+                operations::tasks_run_in_batches_and_are_idempotent,
+                operations::disabling_a_partner_endpoint_races_no_publish,
             );
         }
     };

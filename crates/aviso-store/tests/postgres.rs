@@ -164,7 +164,7 @@ async fn nodes_hear_about_new_work_and_endpoint_changes() {
     })
     .await;
     assert_eq!(got, StoreSignal::EndpointChanged(ep.id.clone()));
-    a.delete_endpoint(&t.id, &ep.id).await.unwrap();
+    a.delete_endpoint(&ow(&t.id), &ep.id).await.unwrap();
     let got = next(&mut signals, |s| {
         matches!(s, StoreSignal::EndpointChanged(_))
     })
@@ -331,7 +331,7 @@ async fn a_bad_endpoint_parent_is_not_found() {
     let db = node(&schema, LONG).await;
     let t = tenant(&db, "t").await;
     let mut ep = endpoint_value(&t, spec(&[]));
-    ep.tenant = aviso_core::TenantId::new();
+    ep.owner = aviso_core::model::EndpointOwner::Tenant(aviso_core::TenantId::new());
     assert_not_found(db.create_endpoint(ep).await);
     drop(db);
     schema.drop_now().await;

@@ -6,3 +6,4 @@ pub mod config;
 pub mod retention;
 pub mod server;
 pub mod signals;
+pub mod tasks;

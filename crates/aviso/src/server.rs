@@ -5,7 +5,7 @@ use aviso_api::auth::{generate_key, hash_key};
 use aviso_api::{ApiConfig, ApiState};
 use aviso_core::model::{ApiKey, KeyScope};
 use aviso_core::{KeyId, Timestamp};
-use aviso_dispatch::{DispatchHandle, Dispatcher, DispatcherConfig, SenderConfig};
+use aviso_dispatch::{DispatchHandle, Dispatcher, DispatcherConfig, Sender, SenderConfig};
 use aviso_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,13 +50,21 @@ pub async fn bootstrap_admin(cfg: &Config, store: &dyn Store) -> anyhow::Result<
     Ok(Some(key))
 }
 
-fn dispatcher_config(cfg: &Config) -> DispatcherConfig {
+fn sender_config(cfg: &Config) -> SenderConfig {
+    SenderConfig {
+        allow_http: cfg.allow_http,
+        allow_private_destinations: cfg.allow_private_destinations,
+        response_snippet_bytes: cfg.limits.response_snippet_bytes,
+        user_agent: format!("Aviso/{}", env!("CARGO_PKG_VERSION")),
+        proxy: cfg.egress.proxy.clone(),
+        bind_address: cfg.egress.bind_address,
+    }
+}
+
+fn dispatcher_config(cfg: &Config, node_id: String) -> DispatcherConfig {
     let d = &cfg.dispatcher;
     DispatcherConfig {
-        node_id: format!(
-            "node-{}",
-            aviso_core::KeyId::new().as_str().trim_start_matches("key_")
-        ),
+        node_id,
         ready_queue: d.ready_queue,
         lane_queue: d.lane_queue,
         timer_capacity: d.timer_capacity,
@@ -66,14 +74,7 @@ fn dispatcher_config(cfg: &Config) -> DispatcherConfig {
         outcome_batch: 512,
         circuit_probe_interval: d.circuit_probe_interval.get(),
         disable_on_gone: d.disable_on_gone,
-        sender: SenderConfig {
-            allow_http: cfg.allow_http,
-            allow_private_destinations: cfg.allow_private_destinations,
-            response_snippet_bytes: cfg.limits.response_snippet_bytes,
-            user_agent: format!("Aviso/{}", env!("CARGO_PKG_VERSION")),
-            proxy: cfg.egress.proxy.clone(),
-            bind_address: cfg.egress.bind_address,
-        },
+        sender: sender_config(cfg),
     }
 }
 
@@ -92,10 +93,14 @@ pub async fn run(
     }
     let tracker = TaskTracker::new();
     let dispatch_cancel = CancellationToken::new();
+    let node_id = format!(
+        "node-{}",
+        aviso_core::KeyId::new().as_str().trim_start_matches("key_")
+    );
     let dispatch: Option<DispatchHandle> = if cfg.role.dispatches() {
         let d = Dispatcher::try_start(
             store.clone(),
-            dispatcher_config(&cfg),
+            dispatcher_config(&cfg, node_id.clone()),
             dispatch_cancel.clone(),
             &tracker,
         )
@@ -113,10 +118,20 @@ pub async fn run(
         retention: cfg.retention.period,
     };
     let node = dispatch.as_ref().map(|d| d.node_id().to_owned());
+    let sender = Sender::new(sender_config(&cfg))
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client (check `egress`): {e}"))?;
     let state = match &dispatch {
         Some(d) => ApiState::new(store.clone(), d.clone(), api),
         None => ApiState::without_dispatcher(store.clone(), api),
-    };
+    }
+    .with_sender(sender)
+    .with_stopping(cancel.clone());
+    crate::tasks::Runner {
+        store: store.clone(),
+        node: node_id,
+        dispatch: dispatch.clone(),
+    }
+    .spawn(state.tasks.clone(), &tracker, dispatch_cancel.clone());
     if cfg.role.dispatches() {
         crate::retention::spawn(
             store.clone(),

@@ -3,6 +3,7 @@
 
 use aviso_api::auth::KeyCache;
 use aviso_api::catalog::Catalog;
+use aviso_core::model::Owner;
 use aviso_dispatch::DispatchHandle;
 use aviso_store::{Store, StoreSignal};
 use std::sync::Arc;
@@ -86,30 +87,45 @@ fn apply(
     }
 }
 
-/// Invalidates every endpoint in the store (after signals may have been lost).
+/// Invalidates every endpoint in the store, tenants' and partners' (after
+/// signals may have been lost).
 async fn forget_all_endpoints(
     store: &dyn Store,
     dispatch: &DispatchHandle,
 ) -> aviso_store::Result<()> {
     let page = |after| aviso_store::PageRequest { after, limit: 250 };
+    let forget_owner = |owner: Owner| async move {
+        let mut after = None;
+        loop {
+            let eps = store.list_endpoints(&owner, page(after)).await?;
+            for ep in &eps.items {
+                dispatch.invalidate_endpoint(&ep.id);
+            }
+            match eps.next {
+                Some(n) => after = Some(n),
+                None => return aviso_store::Result::Ok(()),
+            }
+        }
+    };
     let mut tenants_after = None;
     loop {
         let tenants = store.list_tenants(page(tenants_after)).await?;
         for t in &tenants.items {
-            let mut after = None;
-            loop {
-                let eps = store.list_endpoints(&t.id, page(after)).await?;
-                for ep in &eps.items {
-                    dispatch.invalidate_endpoint(&ep.id);
-                }
-                match eps.next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+            forget_owner(Owner::Tenant(t.id.clone())).await?;
         }
         match tenants.next {
             Some(n) => tenants_after = Some(n),
+            None => break,
+        }
+    }
+    let mut partners_after = None;
+    loop {
+        let partners = store.list_partners(page(partners_after)).await?;
+        for p in &partners.items {
+            forget_owner(Owner::Partner(p.id.clone())).await?;
+        }
+        match partners.next {
+            Some(n) => partners_after = Some(n),
             None => return Ok(()),
         }
     }

@@ -1,19 +1,23 @@
-//! `/v1/tenants/{tenant}/endpoints`: subscriptions, their secrets and policies.
+//! Endpoints: subscriptions, their secrets and policies. The same handlers
+//! serve a tenant's endpoints (`/v1/tenants/{tenant}/endpoints`) and a
+//! partner's (`/v1/partners/{partner}/endpoints`), which also say which of
+//! the partner's tenants they cover.
 
 use super::check_text;
-use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{list_body, parse_json, JsonBody, ListArgs, OptionalJson, QueryArgs};
+use crate::scope::Scope;
 use crate::views::EndpointView;
 use crate::ApiState;
 use aviso_core::auth::{Headers, ReceiverAuth};
 use aviso_core::filter::PayloadFilter;
-use aviso_core::model::{Endpoint, EndpointSecrets, EndpointSpec, Tenant};
+use aviso_core::model::{Coverage, Endpoint, EndpointOwner, EndpointSecrets, EndpointSpec, Owner};
 use aviso_core::name::EventTypePattern;
 use aviso_core::policy::PolicyInput;
 use aviso_core::signing::SigningSecret;
 use aviso_core::url::EndpointUrl;
 use aviso_core::{Dur, EndpointId, Timestamp};
+use aviso_store::StoreError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -42,6 +46,83 @@ pub struct EndpointInput {
     /// Only on create: bring your own signing secret.
     #[serde(default)]
     secret: Option<SigningSecret>,
+    /// Partner endpoints: the covered tenants (ids or uids), each the partner's.
+    #[serde(default)]
+    tenants: Option<Vec<String>>,
+    /// Partner endpoints: cover every tenant of the partner, present and future.
+    #[serde(default)]
+    all_tenants: Option<bool>,
+}
+
+/// `…/endpoints/{ep}`.
+#[derive(Deserialize)]
+pub struct EpPath {
+    pub(crate) ep: String,
+}
+
+/// Most tenants a partner endpoint lists.
+const MAX_COVERED: usize = 10_000;
+
+/// Who owns the endpoint described by `input` in this scope.
+async fn owner_of(s: &ApiState, owner: &Owner, input: &EndpointInput) -> ApiResult<EndpointOwner> {
+    let partner = match owner {
+        Owner::Tenant(t) => {
+            if input.tenants.is_some() || input.all_tenants.is_some() {
+                return Err(ApiError::invalid(
+                    "only partner endpoints cover tenants; a tenant endpoint gets its own tenant's events",
+                )
+                .at("tenants"));
+            }
+            return Ok(EndpointOwner::Tenant(t.clone()));
+        }
+        Owner::Partner(p) => p,
+    };
+    let covers = match (&input.tenants, input.all_tenants.unwrap_or(false)) {
+        (Some(_), true) => {
+            return Err(
+                ApiError::invalid("give either `tenants` or `all_tenants: true`, not both")
+                    .at("all_tenants"),
+            )
+        }
+        (None, true) => Coverage::AllTenants,
+        (None, false) => {
+            return Err(ApiError::invalid(
+                "a partner endpoint needs `tenants` (a list) or `all_tenants: true`",
+            )
+            .at("tenants"))
+        }
+        (Some(list), false) => {
+            if list.is_empty() || list.len() > MAX_COVERED {
+                return Err(ApiError::invalid(format!(
+                    "`tenants` must list 1 to {MAX_COVERED} tenants"
+                ))
+                .at("tenants"));
+            }
+            let mut ids = Vec::with_capacity(list.len());
+            for (i, t) in list.iter().enumerate() {
+                let not_ours = || {
+                    ApiError::invalid(format!("`{t}` is not a tenant of partner `{partner}`"))
+                        .at(format!("tenants[{i}]"))
+                };
+                let tenant = s
+                    .catalog
+                    .tenant(s.store.as_ref(), t)
+                    .await
+                    .map_err(|_| not_ours())?;
+                if tenant.partner.as_ref() != Some(partner) {
+                    return Err(not_ours());
+                }
+                ids.push(tenant.id.clone());
+            }
+            ids.sort();
+            ids.dedup();
+            Coverage::Tenants(ids)
+        }
+    };
+    Ok(EndpointOwner::Partner {
+        partner: partner.clone(),
+        covers,
+    })
 }
 
 fn yes() -> bool {
@@ -95,50 +176,54 @@ async fn spec_of(
     Ok((spec, input.secret))
 }
 
-async fn load(s: &ApiState, p: &Principal, t: &str, ep: &str) -> ApiResult<(Tenant, Endpoint)> {
-    let tenant = p.tenant(s, t).await?;
+/// A store error about an endpoint write (`Invalid` is about its tenant list).
+fn endpoint_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Invalid(m) => ApiError::invalid(m).at("tenants"),
+        StoreError::NotFound => ApiError::not_found("endpoint"),
+        e => e.into(),
+    }
+}
+
+/// One endpoint of the scope's owner; 404 otherwise.
+pub(crate) async fn load(s: &ApiState, sc: &Scope, ep: &str) -> ApiResult<Endpoint> {
     let id = EndpointId::parse(ep).map_err(|_| ApiError::not_found("endpoint"))?;
-    let ep = s
-        .store
-        .get_endpoint(&tenant.id, &id)
+    s.store
+        .get_endpoint(&sc.owner, &id)
         .await
-        .or_not_found("endpoint")?;
-    Ok((tenant, ep))
+        .or_not_found("endpoint")
 }
 
 /// `POST …/endpoints`: answers with the signing secret.
-#[tracing::instrument(skip_all, fields(tenant = %t))]
+#[tracing::instrument(skip_all, fields(owner = %sc.owner))]
 pub async fn create(
     State(s): State<ApiState>,
-    p: Principal,
-    Path(t): Path<String>,
+    sc: Scope,
     JsonBody(input): JsonBody<EndpointInput>,
 ) -> ApiResult<(StatusCode, Json<EndpointView>)> {
-    let tenant = p.tenant(&s, &t).await?;
+    let owner = owner_of(&s, &sc.owner, &input).await?;
     let (spec, secret) = spec_of(&s, input).await?;
     let now = Timestamp::now();
     let ep = Endpoint {
         id: EndpointId::new(),
-        tenant: tenant.id,
+        owner,
         spec,
         secrets: EndpointSecrets::new(secret.unwrap_or_else(SigningSecret::generate)),
         disabled_reason: None,
         created_at: now,
         updated_at: now,
     };
-    let ep = s.store.create_endpoint(ep).await?;
+    let ep = s.store.create_endpoint(ep).await.map_err(endpoint_err)?;
     Ok((StatusCode::CREATED, Json(EndpointView::with_secret(&ep))))
 }
 
 /// `GET …/endpoints`.
 pub async fn list(
     State(s): State<ApiState>,
-    p: Principal,
-    Path(t): Path<String>,
+    sc: Scope,
     QueryArgs(q): QueryArgs<ListArgs>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = p.tenant(&s, &t).await?;
-    let page = s.store.list_endpoints(&tenant.id, q.page()?).await?;
+    let page = s.store.list_endpoints(&sc.owner, q.page()?).await?;
     let items: Vec<_> = page.items.iter().map(EndpointView::of).collect();
     Ok(Json(list_body(items, page.next)))
 }
@@ -146,28 +231,30 @@ pub async fn list(
 /// `GET …/endpoints/{ep}`.
 pub async fn show(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
 ) -> ApiResult<Json<EndpointView>> {
-    let (_, ep) = load(&s, &p, &t, &ep).await?;
+    let ep = load(&s, &sc, &p.ep).await?;
     Ok(Json(EndpointView::of(&ep)))
 }
 
 async fn save(
     s: &ApiState,
+    sc: &Scope,
     mut ep: Endpoint,
     input: EndpointInput,
 ) -> ApiResult<Json<EndpointView>> {
     if input.secret.is_some() {
         return Err(ApiError::invalid("change the secret with POST …/secret/rotate").at("secret"));
     }
+    ep.owner = owner_of(s, &sc.owner, &input).await?;
     let (spec, _) = spec_of(s, input).await?;
     if spec.enabled && !ep.spec.enabled {
         ep.disabled_reason = None;
     }
     ep.spec = spec;
     ep.updated_at = Timestamp::now();
-    let ep = s.store.update_endpoint(ep).await.or_not_found("endpoint")?;
+    let ep = s.store.update_endpoint(ep).await.map_err(endpoint_err)?;
     if let Some(d) = &s.dispatch {
         d.invalidate_endpoint(&ep.id);
     }
@@ -175,54 +262,69 @@ async fn save(
 }
 
 /// `PUT …/endpoints/{ep}`: replaces the configuration; the secret stays.
-#[tracing::instrument(skip_all, fields(tenant = %t, endpoint = %ep))]
+#[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
 pub async fn replace(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
     JsonBody(input): JsonBody<EndpointInput>,
 ) -> ApiResult<Json<EndpointView>> {
-    let (_, ep) = load(&s, &p, &t, &ep).await?;
-    save(&s, ep, input).await
+    let ep = load(&s, &sc, &p.ep).await?;
+    save(&s, &sc, ep, input).await
 }
 
 /// `PATCH …/endpoints/{ep}`: changes only the fields given (`policy` field by field).
-#[tracing::instrument(skip_all, fields(tenant = %t, endpoint = %ep))]
+#[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
 pub async fn update(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
     JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<EndpointView>> {
-    let (_, ep) = load(&s, &p, &t, &ep).await?;
+    let ep = load(&s, &sc, &p.ep).await?;
     let sp = &ep.spec;
     let mut doc = json!({
         "url": sp.url, "description": sp.description, "event_types": sp.event_types,
         "enabled": sp.enabled, "auth": sp.auth, "headers": sp.headers, "filter": sp.filter,
         "policy": sp.policy,
     });
+    if let EndpointOwner::Partner { covers, .. } = &ep.owner {
+        match covers {
+            Coverage::AllTenants => doc["all_tenants"] = json!(true),
+            Coverage::Tenants(list) => doc["tenants"] = json!(list),
+        }
+    }
     for (k, v) in patch {
         match (k.as_str(), doc.get_mut(&k), v) {
             ("policy", Some(Value::Object(cur)), Value::Object(new)) => cur.extend(new),
+            // Coverage is one choice: setting one side clears the other.
+            ("tenants", _, v) => {
+                doc.as_object_mut().map(|d| d.remove("all_tenants"));
+                doc["tenants"] = v;
+            }
+            ("all_tenants", _, v) => {
+                doc.as_object_mut().map(|d| d.remove("tenants"));
+                doc["all_tenants"] = v;
+            }
             (_, _, v) => {
                 doc[&k] = v;
             }
         }
     }
     let input: EndpointInput = parse_json(doc.to_string().as_bytes())?;
-    save(&s, ep, input).await
+    save(&s, &sc, ep, input).await
 }
 
 /// `DELETE …/endpoints/{ep}`: with its deliveries.
-#[tracing::instrument(skip_all, fields(tenant = %t, endpoint = %ep))]
+#[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
 pub async fn delete(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
 ) -> ApiResult<StatusCode> {
-    let (tenant, ep) = load(&s, &p, &t, &ep).await?;
+    let ep = load(&s, &sc, &p.ep).await?;
     s.store
-        .delete_endpoint(&tenant.id, &ep.id)
+        .delete_endpoint(&sc.owner, &ep.id)
         .await
         .or_not_found("endpoint")?;
     if let Some(d) = &s.dispatch {
@@ -234,10 +336,10 @@ pub async fn delete(
 /// `GET …/endpoints/{ep}/secret`: the current signing secret.
 pub async fn secret(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
 ) -> ApiResult<Json<Value>> {
-    let (_, ep) = load(&s, &p, &t, &ep).await?;
+    let ep = load(&s, &sc, &p.ep).await?;
     Ok(Json(json!({
         "secret": ep.secrets.current.expose(),
         "previous_expires_at": ep.secrets.previous_expires_at,
@@ -254,14 +356,14 @@ pub struct Rotate {
 }
 
 /// `POST …/endpoints/{ep}/secret/rotate`: new secret; the old one signs too during the grace period.
-#[tracing::instrument(skip_all, fields(tenant = %t, endpoint = %ep))]
+#[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
 pub async fn rotate_secret(
     State(s): State<ApiState>,
-    p: Principal,
-    Path((t, ep)): Path<(String, String)>,
+    sc: Scope,
+    Path(p): Path<EpPath>,
     OptionalJson(b): OptionalJson<Rotate>,
 ) -> ApiResult<Json<EndpointView>> {
-    let (_, mut ep) = load(&s, &p, &t, &ep).await?;
+    let mut ep = load(&s, &sc, &p.ep).await?;
     let now = Timestamp::now();
     let grace = b.grace.unwrap_or(s.cfg.secret_rotation_grace);
     let new = b.secret.unwrap_or_else(SigningSecret::generate);

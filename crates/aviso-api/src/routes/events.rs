@@ -6,9 +6,9 @@ use crate::error::{or_expired, ApiError, ApiResult, OrNotFound};
 use crate::extract::{decode_cursor, encode_cursor, page_limit, JsonBody, QueryArgs};
 use crate::views::EventView;
 use crate::ApiState;
-use aviso_core::model::NewEvent;
+use aviso_core::model::{Event, NewEvent};
 use aviso_core::name::{EventTypeName, EventTypePattern};
-use aviso_core::{EventId, Timestamp};
+use aviso_core::{Dur, EventId, TenantId, Timestamp};
 use aviso_store::EventQuery;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,6 +17,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +103,7 @@ pub async fn publish(
         if let Some(d) = &s.dispatch {
             d.submit(out.jobs);
         }
+        s.feed.published(&out.event.tenant);
         Ok((StatusCode::ACCEPTED, Json(body)).into_response())
     } else {
         Ok((
@@ -121,10 +123,18 @@ pub struct FeedArgs {
     /// Comma-separated names or `ENTITY.*` patterns.
     types: Option<String>,
     limit: Option<usize>,
+    /// Long poll: with nothing new, wait up to this long (e.g. `30s`, at most 60s).
+    wait: Option<String>,
 }
 
+/// Longest `wait` of a long poll.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How often a long poll looks again without a wake-up (publishes on other nodes).
+const RECHECK: Duration = Duration::from_millis(500);
+
 /// `GET …/events`: the tenant's events in commit order. `next_cursor` is
-/// always given, so a poller keeps it and asks again later.
+/// always given, so a poller keeps it and asks again later. With `wait`, an
+/// empty answer waits until something arrives or the time is up.
 pub async fn list(
     State(s): State<ApiState>,
     p: Principal,
@@ -149,22 +159,66 @@ pub async fn list(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let limit = page_limit(q.limit)?;
-    let events = s
-        .store
-        .list_events(
-            &tenant.id,
-            EventQuery {
-                after_seq,
-                types,
-                limit,
-            },
-        )
-        .await?;
+    let wait = match q.wait.as_deref() {
+        None => Duration::ZERO,
+        Some(w) => {
+            let d = Dur::parse(w)
+                .map_err(|e| ApiError::bad_request(e.to_string()).at("wait"))?
+                .get();
+            if d > MAX_WAIT {
+                return Err(ApiError::bad_request("wait must be at most 60s").at("wait"));
+            }
+            d
+        }
+    };
+    let query = EventQuery {
+        after_seq,
+        types,
+        limit,
+    };
+    let events = read_or_wait(&s, &tenant.id, query, wait).await?;
     let next = events.last().map(|e| e.seq).or(after_seq);
     let data: Vec<_> = events.iter().map(|e| EventView::of(e, None)).collect();
     Ok(Json(
         json!({"data": data, "next_cursor": next.map(|n| encode_cursor(&n.to_string()))}),
     ))
+}
+
+/// Reads the feed; while it is empty, waits up to `wait` for a publish to the
+/// tenant (woken at once on this node, re-reading every [`RECHECK`] for
+/// other nodes) or for the server to stop.
+async fn read_or_wait(
+    s: &ApiState,
+    tenant: &TenantId,
+    query: EventQuery,
+    wait: Duration,
+) -> ApiResult<Vec<Event>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let waker = s.feed.subscribe(tenant);
+        let (events, give_up) = {
+            // Subscribed before reading, so a publish between the read and
+            // the wait still wakes this poll.
+            let woken = waker.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let events = s.store.list_events(tenant, query.clone()).await;
+            let now = tokio::time::Instant::now();
+            let give_up = !matches!(&events, Ok(e) if e.is_empty()) || now >= deadline;
+            if !give_up {
+                tokio::select! {
+                    _ = &mut woken => {}
+                    _ = tokio::time::sleep(RECHECK.min(deadline - now)) => {}
+                    _ = s.stopping.cancelled() => {}
+                }
+            }
+            (events, give_up || s.stopping.is_cancelled())
+        };
+        s.feed.done(tenant, waker);
+        if give_up {
+            return Ok(events?);
+        }
+    }
 }
 
 /// `GET …/events/{evt}`: with its deliveries.

@@ -1,5 +1,5 @@
-//! `/v1/api-keys`: the admin issues and revokes tenant keys. A key is shown
-//! once, at creation; only its hash is stored.
+//! `/v1/api-keys`: the admin issues and revokes tenant and partner keys. A
+//! key is shown once, at creation; only its hash is stored.
 
 use super::check_text;
 use crate::auth::{generate_key, hash_key, Principal};
@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::JsonBody;
 use crate::ApiState;
 use aviso_core::model::{ApiKey, KeyScope};
-use aviso_core::{KeyId, Timestamp};
+use aviso_core::{KeyId, PartnerId, Timestamp};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -17,8 +17,12 @@ use serde_json::{json, Value};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// Tenant id or uid.
-    tenant: String,
+    /// Tenant id or uid, for a tenant key.
+    #[serde(default)]
+    tenant: Option<String>,
+    /// Partner id, for a partner key.
+    #[serde(default)]
+    partner: Option<String>,
     #[serde(default)]
     name: String,
 }
@@ -32,24 +36,55 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     p.require_admin()?;
     check_text("name", &b.name, 0, 256)?;
-    let tenant = s
-        .store
-        .get_tenant(&b.tenant)
-        .await
-        .or_not_found("tenant")
-        .map_err(|_| ApiError::invalid(format!("no tenant `{}`", b.tenant)).at("tenant"))?;
+    let scope = match (b.tenant.as_deref(), b.partner.as_deref()) {
+        (Some(t), None) => {
+            let tenant = s
+                .store
+                .get_tenant(t)
+                .await
+                .or_not_found("tenant")
+                .map_err(|_| ApiError::invalid(format!("no tenant `{t}`")).at("tenant"))?;
+            KeyScope::Tenant(tenant.id)
+        }
+        (None, Some(p)) => {
+            let id =
+                PartnerId::parse(p).map_err(|e| ApiError::invalid(e.to_string()).at("partner"))?;
+            s.store
+                .get_partner(&id)
+                .await
+                .or_not_found("partner")
+                .map_err(|_| ApiError::invalid(format!("no partner `{p}`")).at("partner"))?;
+            KeyScope::Partner(id)
+        }
+        _ => {
+            return Err(
+                ApiError::invalid("give exactly one of `tenant` and `partner`").at("tenant"),
+            )
+        }
+    };
     let key = generate_key();
     let rec = ApiKey {
         id: KeyId::new(),
-        scope: KeyScope::Tenant(tenant.id.clone()),
+        scope,
         name: b.name,
         hash: hash_key(&key),
         created_at: Timestamp::now(),
     };
     let rec = s.store.create_api_key(rec).await?;
-    let body = json!({
-        "id": rec.id, "key": key, "tenant": tenant.id, "name": rec.name, "created_at": rec.created_at,
+    let (tenant, partner) = match &rec.scope {
+        KeyScope::Tenant(t) => (Some(t.as_str()), None),
+        KeyScope::Partner(p) => (None, Some(p.as_str())),
+        KeyScope::Admin => (None, None),
+    };
+    let mut body = json!({
+        "id": rec.id, "key": key, "name": rec.name, "created_at": rec.created_at,
     });
+    if let Some(t) = tenant {
+        body["tenant"] = json!(t);
+    }
+    if let Some(p) = partner {
+        body["partner"] = json!(p);
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }
 

@@ -6,6 +6,8 @@ mod event_types;
 mod events;
 mod health;
 mod keys;
+mod operations;
+mod partners;
 mod tenants;
 
 use crate::error::ApiError;
@@ -23,7 +25,8 @@ pub fn health_router() -> Router<ApiState> {
 /// Every route of the API.
 pub fn router() -> Router<ApiState> {
     let t = "/v1/tenants/{tenant}";
-    Router::new()
+    let p = "/v1/partners/{partner}";
+    let mut r = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -43,42 +46,81 @@ pub fn router() -> Router<ApiState> {
                 .patch(tenants::update)
                 .delete(tenants::delete),
         )
+        .route("/v1/partners", get(partners::list).post(partners::create))
+        .route(p, get(partners::show))
         .route("/v1/api-keys", post(keys::create))
         .route("/v1/api-keys/{key}", axum::routing::delete(keys::delete))
-        .route(
-            &format!("{t}/endpoints"),
-            get(endpoints::list).post(endpoints::create),
-        )
-        .route(
-            &format!("{t}/endpoints/{{ep}}"),
-            get(endpoints::show)
-                .put(endpoints::replace)
-                .patch(endpoints::update)
-                .delete(endpoints::delete),
-        )
-        .route(
-            &format!("{t}/endpoints/{{ep}}/secret"),
-            get(endpoints::secret),
-        )
-        .route(
-            &format!("{t}/endpoints/{{ep}}/secret/rotate"),
-            post(endpoints::rotate_secret),
-        )
-        .route(
-            &format!("{t}/endpoints/{{ep}}/deliveries"),
-            get(deliveries::list),
-        )
+        .route("/v1/tasks/{task}", get(operations::show_task))
         .route(
             &format!("{t}/events"),
             get(events::list).post(events::publish),
         )
-        .route(&format!("{t}/events/{{evt}}"), get(events::show))
-        .route(&format!("{t}/deliveries/{{dlv}}"), get(deliveries::show))
-        .route(
-            &format!("{t}/deliveries/{{dlv}}/resend"),
-            post(deliveries::resend),
-        )
-        .fallback(|| async { ApiError::not_found("route") })
+        .route(&format!("{t}/events/{{evt}}"), get(events::show));
+    // Endpoints, their deliveries and operations: the same handlers for a
+    // tenant's endpoints and a partner's.
+    for owner in [t, p] {
+        r = r
+            .route(
+                &format!("{owner}/endpoints"),
+                get(endpoints::list).post(endpoints::create),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}"),
+                get(endpoints::show)
+                    .put(endpoints::replace)
+                    .patch(endpoints::update)
+                    .delete(endpoints::delete),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/secret"),
+                get(endpoints::secret),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/secret/rotate"),
+                post(endpoints::rotate_secret),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/deliveries"),
+                get(deliveries::list),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/status-by-type"),
+                get(deliveries::status_by_type),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/stats"),
+                get(deliveries::stats),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/test"),
+                post(operations::test),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/tests"),
+                get(operations::tests),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/resend-failed"),
+                post(operations::resend_failed),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/send-latest"),
+                post(operations::send_latest),
+            )
+            .route(
+                &format!("{owner}/endpoints/{{ep}}/replay"),
+                post(operations::replay),
+            )
+            .route(
+                &format!("{owner}/deliveries/{{dlv}}"),
+                get(deliveries::show),
+            )
+            .route(
+                &format!("{owner}/deliveries/{{dlv}}/resend"),
+                post(deliveries::resend),
+            );
+    }
+    r.fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
 }
 

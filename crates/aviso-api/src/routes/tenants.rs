@@ -1,13 +1,13 @@
 //! `/v1/tenants`: the platform's customers. The admin manages them; a tenant
-//! key sees only its own.
+//! key sees only its own; a partner key creates and lists its own tenants.
 
 use super::check_text;
 use crate::auth::Principal;
-use crate::error::{ApiResult, OrNotFound};
+use crate::error::{ApiError, ApiResult, OrNotFound};
 use crate::extract::{list_body, JsonBody, ListArgs, QueryArgs};
 use crate::ApiState;
 use aviso_core::model::Tenant;
-use aviso_core::{TenantId, Timestamp};
+use aviso_core::{PartnerId, TenantId, Timestamp};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -21,6 +21,9 @@ pub struct CreateTenant {
     name: String,
     #[serde(default)]
     metadata: Map<String, Value>,
+    /// The partner acting for the tenant (`par_…`); a partner key may only name itself.
+    #[serde(default)]
+    partner: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +32,26 @@ pub struct UpdateTenant {
     uid: Option<String>,
     name: Option<String>,
     metadata: Option<Map<String, Value>>,
+    /// A partner id, or `null` to detach the tenant from its partner.
+    #[serde(default, deserialize_with = "some")]
+    partner: Option<Option<String>>,
+}
+
+fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Parses a partner id given in a tenant body; 422 when there is no such partner.
+async fn partner_field(s: &ApiState, id: &str) -> ApiResult<PartnerId> {
+    let id = PartnerId::parse(id).map_err(|e| ApiError::invalid(e.to_string()).at("partner"))?;
+    s.store
+        .get_partner(&id)
+        .await
+        .or_not_found("partner")
+        .map_err(|_| ApiError::invalid(format!("no partner `{id}`")).at("partner"))?;
+    Ok(id)
 }
 
 fn check(t: &Tenant) -> ApiResult<()> {
@@ -36,19 +59,36 @@ fn check(t: &Tenant) -> ApiResult<()> {
     check_text("name", &t.name, 1, 256)
 }
 
-/// `POST /v1/tenants` (admin).
+/// `POST /v1/tenants` (admin, or a partner key for its own tenants).
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(s): State<ApiState>,
     p: Principal,
     JsonBody(b): JsonBody<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    p.require_admin()?;
+    let partner = match (&p, b.partner.as_deref()) {
+        (Principal::Admin, None) => None,
+        (Principal::Admin, Some(id)) => Some(partner_field(&s, id).await?),
+        (Principal::Partner(own), None) => Some(own.clone()),
+        (Principal::Partner(own), Some(id)) if id == own.as_str() => Some(own.clone()),
+        (Principal::Partner(_), Some(_)) => {
+            return Err(
+                ApiError::invalid("a partner key creates tenants for its own partner only")
+                    .at("partner"),
+            )
+        }
+        (Principal::Tenant(_), _) => {
+            return Err(ApiError::forbidden(
+                "this operation needs an admin or partner key",
+            ))
+        }
+    };
     let now = Timestamp::now();
     let t = Tenant {
         id: TenantId::new(),
         uid: b.uid,
         name: b.name,
+        partner,
         metadata: Value::Object(b.metadata),
         created_at: now,
         updated_at: now,
@@ -57,7 +97,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(s.store.create_tenant(t).await?)))
 }
 
-/// `GET /v1/tenants`: all of them for the admin, its own for a tenant key.
+/// `GET /v1/tenants`: all of them for the admin, its own for a tenant key,
+/// the partner's for a partner key.
 pub async fn list(
     State(s): State<ApiState>,
     p: Principal,
@@ -67,6 +108,10 @@ pub async fn list(
     match p {
         Principal::Admin => {
             let page = s.store.list_tenants(page).await?;
+            Ok(Json(list_body(page.items, page.next)))
+        }
+        Principal::Partner(id) => {
+            let page = s.store.list_partner_tenants(&id, page).await?;
             Ok(Json(list_body(page.items, page.next)))
         }
         Principal::Tenant(id) => {
@@ -86,7 +131,7 @@ pub async fn show(
     p: Principal,
     Path(t): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
-    p.tenant(&s, &t).await.map(Json)
+    p.tenant_view(&s, &t).await.map(Json)
 }
 
 /// `PATCH /v1/tenants/{tenant}` (admin).
@@ -107,6 +152,12 @@ pub async fn update(
     }
     if let Some(m) = b.metadata {
         tenant.metadata = Value::Object(m);
+    }
+    if let Some(partner) = b.partner {
+        tenant.partner = match partner {
+            Some(id) => Some(partner_field(&s, &id).await?),
+            None => None,
+        };
     }
     check(&tenant)?;
     tenant.updated_at = Timestamp::now();

@@ -11,7 +11,7 @@ pub use store::FakeStore;
 
 use aviso_core::auth::{Headers, ReceiverAuth};
 use aviso_core::filter::PayloadFilter;
-use aviso_core::model::{Endpoint, EndpointSecrets, EndpointSpec};
+use aviso_core::model::{Endpoint, EndpointOwner, EndpointSecrets, EndpointSpec};
 use aviso_core::name::EventTypeName;
 use aviso_core::policy::DeliveryPolicy;
 use aviso_core::signing::SigningSecret;
@@ -194,7 +194,7 @@ async fn handle(
 pub fn endpoint(url: &str, policy: DeliveryPolicy) -> Endpoint {
     Endpoint {
         id: EndpointId::new(),
-        tenant: TenantId::new(),
+        owner: EndpointOwner::Tenant(TenantId::new()),
         spec: EndpointSpec {
             url: EndpointUrl::parse(url).unwrap(),
             description: String::new(),
@@ -217,7 +217,7 @@ pub fn job(endpoint: &Endpoint, payload: &str) -> DispatchJob {
         delivery: DeliveryId::new(),
         event: EventId::new(),
         endpoint: endpoint.id.clone(),
-        tenant: endpoint.tenant.clone(),
+        tenant: endpoint.owner.tenant().cloned().unwrap_or_default(),
         event_type: EventTypeName::parse("test.sent").unwrap(),
         payload: payload.into(),
         attempts: 0,

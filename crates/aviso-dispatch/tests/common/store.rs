@@ -2,12 +2,14 @@
 
 use async_trait::async_trait;
 use aviso_core::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Tenant,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Owner,
+    Partner, Tenant,
 };
-use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use aviso_core::ops::{EndpointTest, Task};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, PartnerId, TaskId, TenantId, Timestamp};
 use aviso_store::{
-    AttemptOutcome, DispatchJob, EventQuery, NextStep, Page, PageRequest, Published, Purged,
-    Result, Store, StoreError,
+    AttemptOutcome, DeliveryFilter, DispatchJob, EventQuery, LatestOfType, NextStep, Page,
+    PageRequest, Published, Purged, Result, Store, StoreError,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -127,7 +129,7 @@ impl Store for FakeStore {
     async fn create_endpoint(&self, _: Endpoint) -> Result<Endpoint> {
         unused()
     }
-    async fn get_endpoint(&self, _: &TenantId, _: &EndpointId) -> Result<Endpoint> {
+    async fn get_endpoint(&self, _: &Owner, _: &EndpointId) -> Result<Endpoint> {
         unused()
     }
     async fn get_endpoint_by_id(&self, id: &EndpointId) -> Result<Endpoint> {
@@ -139,7 +141,7 @@ impl Store for FakeStore {
             .cloned()
             .ok_or(StoreError::NotFound)
     }
-    async fn list_endpoints(&self, _: &TenantId, _: PageRequest) -> Result<Page<Endpoint>> {
+    async fn list_endpoints(&self, _: &Owner, _: PageRequest) -> Result<Page<Endpoint>> {
         unused()
     }
     async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
@@ -154,7 +156,7 @@ impl Store for FakeStore {
         st.endpoints.insert(ep.id.clone(), ep.clone());
         Ok(ep)
     }
-    async fn delete_endpoint(&self, _: &TenantId, _: &EndpointId) -> Result<()> {
+    async fn delete_endpoint(&self, _: &Owner, _: &EndpointId) -> Result<()> {
         unused()
     }
     async fn create_api_key(&self, _: ApiKey) -> Result<ApiKey> {
@@ -180,22 +182,71 @@ impl Store for FakeStore {
     }
     async fn list_deliveries(
         &self,
-        _: &TenantId,
+        _: &Owner,
         _: &EndpointId,
-        _: Option<DeliveryStatus>,
+        _: DeliveryFilter,
         _: PageRequest,
     ) -> Result<Page<Delivery>> {
         unused()
     }
-    async fn get_delivery(&self, _: &TenantId, _: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
+    async fn get_delivery(&self, _: &Owner, _: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
         unused()
     }
-    async fn resend_delivery(
+    async fn resend_delivery(&self, _: &Owner, _: &DeliveryId, _: Timestamp) -> Result<Delivery> {
+        unused()
+    }
+    async fn list_partner_tenants(&self, _: &PartnerId, _: PageRequest) -> Result<Page<Tenant>> {
+        unused()
+    }
+    async fn create_partner(&self, _: Partner) -> Result<Partner> {
+        unused()
+    }
+    async fn get_partner(&self, _: &PartnerId) -> Result<Partner> {
+        unused()
+    }
+    async fn list_partners(&self, _: PageRequest) -> Result<Page<Partner>> {
+        unused()
+    }
+    async fn delivery_stats(
         &self,
-        _: &TenantId,
-        _: &DeliveryId,
+        _: &Owner,
+        _: &EndpointId,
+        _: Option<Timestamp>,
+        _: Option<Timestamp>,
+    ) -> Result<Vec<(DeliveryStatus, u64)>> {
+        unused()
+    }
+    async fn latest_events(&self, _: &Owner, _: &EndpointId) -> Result<Vec<LatestOfType>> {
+        unused()
+    }
+    async fn record_endpoint_test(&self, _: EndpointTest) -> Result<()> {
+        unused()
+    }
+    async fn list_endpoint_tests(
+        &self,
+        _: &Owner,
+        _: &EndpointId,
+        _: PageRequest,
+    ) -> Result<Page<EndpointTest>> {
+        unused()
+    }
+    async fn create_task(&self, _: Task) -> Result<(Task, bool)> {
+        unused()
+    }
+    async fn get_task(&self, _: &TaskId) -> Result<Task> {
+        unused()
+    }
+    async fn claim_task(&self, _: &str, _: Timestamp, _: Timestamp) -> Result<Option<Task>> {
+        unused()
+    }
+    async fn step_task(
+        &self,
+        _: &TaskId,
+        _: &str,
         _: Timestamp,
-    ) -> Result<Delivery> {
+        _: Timestamp,
+        _: usize,
+    ) -> Result<Task> {
         unused()
     }
 

@@ -3,10 +3,10 @@
 use super::error::db_err;
 use super::leases::Leases;
 use super::rows::{self, DELIVERY_COLS};
-use super::{lock_tenant, notify, owners};
+use super::{notify, owners};
 use crate::json::to_json;
 use crate::{AttemptOutcome, DispatchJob, NextStep, Result, StoreError};
-use aviso_core::model::Delivery;
+use aviso_core::model::{Delivery, Owner};
 use aviso_core::name::EventTypeName;
 use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 use deadpool_postgres::GenericClient;
@@ -205,23 +205,23 @@ pub(super) async fn record_outcomes(
 }
 
 /// Puts a finished delivery back to pending in a new round, due `now`, and
-/// wakes idle nodes. Holds the tenant's lock so a concurrent disable wins whole.
+/// wakes idle nodes. Holds the endpoint's row lock so a concurrent disable
+/// (which updates that row) wins whole.
 pub(super) async fn resend_delivery(
     c: &impl GenericClient,
-    tenant: &TenantId,
+    owner: &Owner,
     id: &DeliveryId,
     now: Timestamp,
 ) -> Result<Delivery> {
-    lock_tenant(c, tenant.as_str()).await?;
     let stmt = c
         .prepare_cached(
             "SELECT d.status, p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
-             WHERE d.id = $1 AND d.tenant_id = $2",
+             WHERE d.id = $1 AND (p.tenant_id = $2 OR p.partner_id = $2) FOR SHARE OF p",
         )
         .await
         .map_err(db_err)?;
     let row = c
-        .query_opt(&stmt, &[&id.as_str(), &tenant.as_str()])
+        .query_opt(&stmt, &[&id.as_str(), &owner.as_str()])
         .await
         .map_err(db_err)?
         .ok_or(StoreError::NotFound)?;

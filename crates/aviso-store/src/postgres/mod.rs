@@ -6,6 +6,7 @@
 //! this store's nodes and releases the claims of nodes that stopped renewing.
 //! `LISTEN/NOTIFY` carries "new work" and "endpoint changed" between nodes.
 
+mod audit;
 mod dispatch;
 mod error;
 mod leases;
@@ -17,6 +18,7 @@ mod retention;
 mod rows;
 mod schema;
 mod store;
+mod tasks;
 mod writer;
 mod writes;
 
@@ -161,6 +163,41 @@ fn tenant_lock_key(tenant: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// The lock partner endpoint writes take exclusively and publish batches
+/// share: a partner endpoint routes many tenants, so locking each would not
+/// scale; this one lock makes a publish see such a change whole or not at all
+/// (any fixed number will do).
+const PARTNER_ROUTES_LOCK: i64 = 0x4156_4953_4f50_4152; // "AVISOPAR"
+
+/// Takes the partner-routes lock exclusively until the transaction ends (a
+/// partner endpoint write; publish batches take it shared).
+async fn lock_partner_routes(c: &impl deadpool_postgres::GenericClient) -> Result<()> {
+    let stmt = c
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(db_err)?;
+    c.execute(&stmt, &[&PARTNER_ROUTES_LOCK])
+        .await
+        .map_err(db_err)
+        .map(drop)
+}
+
+/// A publish batch's first lock statement: the partner-routes lock, shared,
+/// and a tenant's lock, both until the transaction ends.
+async fn lock_tenant_and_partner_routes(
+    c: &impl deadpool_postgres::GenericClient,
+    tenant: &str,
+) -> Result<()> {
+    let stmt = c
+        .prepare_cached("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)")
+        .await
+        .map_err(db_err)?;
+    c.execute(&stmt, &[&PARTNER_ROUTES_LOCK, &tenant_lock_key(tenant)])
+        .await
+        .map_err(db_err)
+        .map(drop)
 }
 
 /// Takes a tenant's advisory lock until the transaction ends.

@@ -197,14 +197,20 @@ async fn waits_behind(
     rows::get(&row, 0)
 }
 
-/// The tenant's enabled endpoints with their specs, read in the caller's transaction.
+/// The tenant's enabled endpoints, then the enabled partner endpoints covering
+/// it, with their specs, read in the caller's transaction.
 async fn routes(
     c: &impl GenericClient,
     tenant: &TenantId,
 ) -> Result<Vec<(EndpointId, EndpointSpec)>> {
     let stmt = c
         .prepare_cached(
-            "SELECT id, spec_json FROM endpoints WHERE tenant_id = $1 AND enabled ORDER BY id",
+            "SELECT id, spec_json FROM endpoints WHERE tenant_id = $1 AND enabled \
+             UNION ALL \
+             SELECT p.id, p.spec_json FROM tenants t JOIN endpoints p ON p.partner_id = t.partner_id \
+             WHERE t.id = $1 AND p.enabled AND (p.all_tenants OR EXISTS \
+               (SELECT 1 FROM endpoint_tenants x WHERE x.endpoint_id = p.id AND x.tenant_id = $1)) \
+             ORDER BY 1",
         )
         .await
         .map_err(db_err)?;

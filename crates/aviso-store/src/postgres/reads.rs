@@ -5,22 +5,22 @@ use super::error::db_err;
 use super::publish::deliveries_of;
 use super::rows::{
     self, ATTEMPT_COLS, DELIVERY_COLS, ENDPOINT_COLS, EVENT_COLS, EVENT_TYPE_COLS, KEY_COLS,
-    TENANT_COLS,
+    PARTNER_COLS, TENANT_COLS,
 };
-use crate::{EventQuery, Page, PageRequest, Result, StoreError};
+use crate::{DeliveryFilter, EventQuery, Page, PageRequest, Result, StoreError};
 use aviso_core::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, Tenant,
+    ApiKey, Attempt, Delivery, Endpoint, Event, EventType, Owner, Partner, Tenant,
 };
 use aviso_core::name::EventTypePattern;
-use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
+use aviso_core::{DeliveryId, EndpointId, EventId, PartnerId, TenantId, Timestamp};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// Every row of a query.
-async fn all<T>(
+pub(super) async fn all<T>(
     c: &impl GenericClient,
     sql: &str,
     p: Params<'_>,
@@ -32,7 +32,7 @@ async fn all<T>(
 }
 
 /// The one row of a query; `NotFound` if there is none.
-async fn one<T>(
+pub(super) async fn one<T>(
     c: &impl GenericClient,
     sql: &str,
     p: Params<'_>,
@@ -46,12 +46,16 @@ async fn one<T>(
 }
 
 /// SQL `LIMIT` for a page: one extra row tells whether another page follows.
-fn fetch_limit(page: &PageRequest) -> i64 {
+pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
     page.limit.max(1) as i64 + 1
 }
 
 /// Cuts the extra row off and turns it into the `next` key.
-fn into_page<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn into_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> String,
+) -> Page<T> {
     let limit = page.limit.max(1);
     let next = if items.len() > limit {
         items.truncate(limit);
@@ -114,14 +118,49 @@ pub(super) async fn list_tenants(
     Ok(into_page(items, &page, |t| t.id.to_string()))
 }
 
-/// One endpoint of a tenant.
+/// A partner's tenants by id.
+pub(super) async fn list_partner_tenants(
+    c: &impl GenericClient,
+    partner: &PartnerId,
+    page: PageRequest,
+) -> Result<Page<Tenant>> {
+    let sql = format!(
+        "SELECT {TENANT_COLS} FROM tenants WHERE partner_id = $1 AND ($2::text IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3"
+    );
+    let p: Params = &[&partner.as_str(), &page.after, &fetch_limit(&page)];
+    let items = all(c, &sql, p, rows::tenant).await?;
+    Ok(into_page(items, &page, |t| t.id.to_string()))
+}
+
+/// One partner.
+pub(super) async fn get_partner(c: &impl GenericClient, id: &PartnerId) -> Result<Partner> {
+    let sql = format!("SELECT {PARTNER_COLS} FROM partners WHERE id = $1");
+    one(c, &sql, &[&id.as_str()], rows::partner).await
+}
+
+/// Partners by id.
+pub(super) async fn list_partners(
+    c: &impl GenericClient,
+    page: PageRequest,
+) -> Result<Page<Partner>> {
+    let sql = format!(
+        "SELECT {PARTNER_COLS} FROM partners WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2"
+    );
+    let items = all(c, &sql, &[&page.after, &fetch_limit(&page)], rows::partner).await?;
+    Ok(into_page(items, &page, |p| p.id.to_string()))
+}
+
+/// One endpoint of an owner (tenant or partner).
 pub(super) async fn get_endpoint(
     c: &impl GenericClient,
-    tenant: &TenantId,
+    owner: &Owner,
     id: &EndpointId,
 ) -> Result<Endpoint> {
-    let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1 AND tenant_id = $2");
-    one(c, &sql, &[&id.as_str(), &tenant.as_str()], rows::endpoint).await
+    let sql = format!(
+        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1 AND (tenant_id = $2 OR partner_id = $2)"
+    );
+    one(c, &sql, &[&id.as_str(), &owner.as_str()], rows::endpoint).await
 }
 
 /// One endpoint by id alone.
@@ -133,20 +172,24 @@ pub(super) async fn get_endpoint_by_id(
     one(c, &sql, &[&id.as_str()], rows::endpoint).await
 }
 
-/// A tenant's endpoints by id.
+/// An owner's endpoints by id.
 pub(super) async fn list_endpoints(
     c: &impl GenericClient,
-    tenant: &TenantId,
+    owner: &Owner,
     page: PageRequest,
 ) -> Result<Page<Endpoint>> {
+    let by = match owner {
+        Owner::Tenant(_) => "tenant_id",
+        Owner::Partner(_) => "partner_id",
+    };
     let sql = format!(
-        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) \
+        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE {by} = $1 AND ($2::text IS NULL OR id > $2) \
          ORDER BY id LIMIT $3"
     );
     let items = all(
         c,
         &sql,
-        &[&tenant.as_str(), &page.after, &fetch_limit(&page)],
+        &[&owner.as_str(), &page.after, &fetch_limit(&page)],
         rows::endpoint,
     )
     .await?;
@@ -226,26 +269,45 @@ pub(super) async fn list_events(
     .await
 }
 
-/// An endpoint's deliveries, newest first; `NotFound` if the endpoint is not the tenant's.
-pub(super) async fn list_deliveries(
+/// `NotFound` unless the endpoint is the owner's.
+pub(super) async fn check_owner(
     c: &impl GenericClient,
-    tenant: &TenantId,
+    owner: &Owner,
     endpoint: &EndpointId,
-    status: Option<DeliveryStatus>,
-    page: PageRequest,
-) -> Result<Page<Delivery>> {
+) -> Result<()> {
     one(
         c,
-        "SELECT 1 FROM endpoints WHERE id = $1 AND tenant_id = $2",
-        &[&endpoint.as_str(), &tenant.as_str()],
+        "SELECT 1 FROM endpoints WHERE id = $1 AND (tenant_id = $2 OR partner_id = $2)",
+        &[&endpoint.as_str(), &owner.as_str()],
         |_| Ok(()),
     )
-    .await?;
+    .await
+}
+
+/// An endpoint's deliveries, newest first, filtered; `NotFound` if the endpoint is not the owner's.
+pub(super) async fn list_deliveries(
+    c: &impl GenericClient,
+    owner: &Owner,
+    endpoint: &EndpointId,
+    f: DeliveryFilter,
+    page: PageRequest,
+) -> Result<Page<Delivery>> {
+    check_owner(c, owner, endpoint).await?;
+    let (exact, prefix) = match &f.event_type {
+        None | Some(EventTypePattern::All) => (None, None),
+        Some(EventTypePattern::Exact(n)) => (Some(n.as_str()), None),
+        Some(EventTypePattern::Prefix(p)) => (None, Some(p.as_str())),
+    };
+    // A prefix compares with left(), since LIKE treats `_` as a wildcard.
     let sql = format!(
         "SELECT {DELIVERY_COLS} FROM deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) \
-         AND ($3::text IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+         AND ($3::text IS NULL OR id < $3) AND ($5::text IS NULL OR event_type = $5) \
+         AND ($6::text IS NULL OR left(event_type, length($6)) = $6) \
+         AND ($7::bigint IS NULL OR created_at >= $7) AND ($8::bigint IS NULL OR created_at < $8) \
+         ORDER BY id DESC LIMIT $4"
     );
-    let status = status.map(|s| s.as_str());
+    let status = f.status.map(|s| s.as_str());
+    let (since, until) = (f.since.map(|t| t.0), f.until.map(|t| t.0));
     let items = all(
         c,
         &sql,
@@ -254,6 +316,10 @@ pub(super) async fn list_deliveries(
             &status,
             &page.after,
             &fetch_limit(&page),
+            &exact,
+            &prefix,
+            &since,
+            &until,
         ],
         rows::delivery,
     )
@@ -261,14 +327,17 @@ pub(super) async fn list_deliveries(
     Ok(into_page(items, &page, |d| d.id.to_string()))
 }
 
-/// One delivery of a tenant with its attempts, oldest first.
+/// One delivery to one of the owner's endpoints, with its attempts, oldest first.
 pub(super) async fn get_delivery(
     c: &impl GenericClient,
-    tenant: &TenantId,
+    owner: &Owner,
     id: &DeliveryId,
 ) -> Result<(Delivery, Vec<Attempt>)> {
-    let sql = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND tenant_id = $2");
-    let delivery = one(c, &sql, &[&id.as_str(), &tenant.as_str()], rows::delivery).await?;
+    let sql = format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND endpoint_id IN \
+         (SELECT id FROM endpoints WHERE tenant_id = $2 OR partner_id = $2)"
+    );
+    let delivery = one(c, &sql, &[&id.as_str(), &owner.as_str()], rows::delivery).await?;
     let sql =
         format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = $1 ORDER BY at, ord");
     let attempts = all(c, &sql, &[&id.as_str()], rows::attempt).await?;

@@ -4,23 +4,37 @@ use super::error::corrupt;
 use crate::json::spec_from_json;
 use crate::Result;
 use aviso_core::model::{
-    ApiKey, Attempt, AttemptError, Delivery, DeliveryStatus, Endpoint, EndpointSecrets, Event,
-    EventType, KeyScope, Tenant,
+    ApiKey, Attempt, AttemptError, Coverage, Delivery, DeliveryStatus, Endpoint, EndpointOwner,
+    EndpointSecrets, Event, EventType, KeyScope, Owner, Partner, Tenant,
 };
 use aviso_core::name::EventTypeName;
+use aviso_core::ops::{EndpointTest, Task, TaskSpec, TaskStatus};
 use aviso_core::signing::SigningSecret;
-use aviso_core::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use aviso_core::{
+    AttemptId, DeliveryId, EndpointId, EventId, KeyId, PartnerId, TaskId, TenantId, Timestamp,
+};
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
 
 pub(super) const EVENT_TYPE_COLS: &str =
     "name, description, grp, schema_json, example_json, archived, created_at, updated_at";
-pub(super) const TENANT_COLS: &str = "id, uid, name, metadata_json, created_at, updated_at";
+pub(super) const TENANT_COLS: &str =
+    "id, uid, name, metadata_json, created_at, updated_at, partner_id";
+pub(super) const PARTNER_COLS: &str = "id, name, metadata_json, created_at, updated_at";
+/// Read `FROM endpoints` (unaliased): the last column gathers a partner endpoint's tenants.
 pub(super) const ENDPOINT_COLS: &str =
     "id, tenant_id, spec_json, current_secret, previous_secret, \
-     previous_expires_at, disabled_reason, created_at, updated_at";
-pub(super) const KEY_COLS: &str = "id, hash, scope, tenant_id, name, created_at";
+     previous_expires_at, disabled_reason, created_at, updated_at, partner_id, all_tenants, \
+     (SELECT coalesce(array_agg(x.tenant_id ORDER BY x.tenant_id), '{}') FROM endpoint_tenants x \
+      WHERE x.endpoint_id = endpoints.id)";
+pub(super) const KEY_COLS: &str = "id, hash, scope, tenant_id, name, created_at, partner_id";
+pub(super) const TASK_COLS: &str =
+    "id, owner_id, endpoint_id, spec_json, status, idempotency_key, \
+     total, processed, queued, error, created_at, updated_at, finished_at";
+pub(super) const TEST_COLS: &str =
+    "id, endpoint_id, event_id, event_type, payload, succeeded, at, \
+     duration_ms, status_code, error, error_detail, response_headers_json, response_snippet";
 pub(super) const EVENT_COLS: &str =
     "seq, id, tenant_id, event_type, payload, idempotency_key, created_at";
 pub(super) const DELIVERY_COLS: &str = "id, event_id, endpoint_id, tenant_id, event_type, status, attempts, \
@@ -115,15 +129,43 @@ pub(super) fn tenant(r: &Row) -> Result<Tenant> {
         metadata: json(r, 3)?,
         created_at: ts(r, 4)?,
         updated_at: ts(r, 5)?,
+        partner: get::<Option<String>>(r, 6)?.map(PartnerId::from_trusted),
+    })
+}
+
+/// Reads [`PARTNER_COLS`].
+pub(super) fn partner(r: &Row) -> Result<Partner> {
+    Ok(Partner {
+        id: PartnerId::from_trusted(get(r, 0)?),
+        name: get(r, 1)?,
+        metadata: json(r, 2)?,
+        created_at: ts(r, 3)?,
+        updated_at: ts(r, 4)?,
     })
 }
 
 /// Reads [`ENDPOINT_COLS`].
 pub(super) fn endpoint(r: &Row) -> Result<Endpoint> {
     let spec = spec_from_json(get(r, 2)?).map_err(|e| corrupt("endpoint spec", e))?;
+    let owner = match (get::<Option<String>>(r, 1)?, get::<Option<String>>(r, 9)?) {
+        (Some(t), _) => EndpointOwner::Tenant(TenantId::from_trusted(t)),
+        (None, Some(p)) => {
+            let covers = if get::<bool>(r, 10)? {
+                Coverage::AllTenants
+            } else {
+                let list: Vec<String> = get(r, 11)?;
+                Coverage::Tenants(list.into_iter().map(TenantId::from_trusted).collect())
+            };
+            EndpointOwner::Partner {
+                partner: PartnerId::from_trusted(p),
+                covers,
+            }
+        }
+        (None, None) => return Err(corrupt("endpoint", "no owner")),
+    };
     Ok(Endpoint {
         id: EndpointId::from_trusted(get(r, 0)?),
-        tenant: TenantId::from_trusted(get(r, 1)?),
+        owner,
         spec,
         secrets: EndpointSecrets {
             current: secret(r, 3)?.ok_or_else(|| corrupt("endpoint", "missing current secret"))?,
@@ -138,10 +180,12 @@ pub(super) fn endpoint(r: &Row) -> Result<Endpoint> {
 
 /// Reads [`KEY_COLS`].
 pub(super) fn api_key(r: &Row) -> Result<ApiKey> {
-    let scope = match (get::<&str>(r, 2)?, get::<Option<String>>(r, 3)?) {
-        ("admin", _) => KeyScope::Admin,
-        ("tenant", Some(t)) => KeyScope::Tenant(TenantId::from_trusted(t)),
-        (s, _) => return Err(corrupt("key scope", s)),
+    let partner = get::<Option<String>>(r, 6)?;
+    let scope = match (get::<&str>(r, 2)?, get::<Option<String>>(r, 3)?, partner) {
+        ("admin", _, _) => KeyScope::Admin,
+        ("tenant", Some(t), _) => KeyScope::Tenant(TenantId::from_trusted(t)),
+        ("partner", _, Some(p)) => KeyScope::Partner(PartnerId::from_trusted(p)),
+        (s, _, _) => return Err(corrupt("key scope", s)),
     };
     Ok(ApiKey {
         id: KeyId::from_trusted(get(r, 0)?),
@@ -197,6 +241,52 @@ pub(super) fn attempt(r: &Row) -> Result<Attempt> {
         error_detail: get(r, 6)?,
         response_headers: json(r, 7)?,
         response_snippet: get(r, 8)?,
+    })
+}
+
+fn big(r: &Row, idx: usize) -> Result<u64> {
+    Ok(get::<i64>(r, idx)?.max(0) as u64)
+}
+
+/// Reads [`TASK_COLS`].
+pub(super) fn task(r: &Row) -> Result<Task> {
+    let spec: TaskSpec = json(r, 3)?;
+    Ok(Task {
+        id: TaskId::from_trusted(get(r, 0)?),
+        owner: Owner::from_trusted(get(r, 1)?),
+        endpoint: EndpointId::from_trusted(get(r, 2)?),
+        spec,
+        status: TaskStatus::parse(get(r, 4)?).map_err(|e| corrupt("task status", e))?,
+        idempotency_key: get(r, 5)?,
+        total: get::<Option<i64>>(r, 6)?.map(|n| n.max(0) as u64),
+        processed: big(r, 7)?,
+        queued: big(r, 8)?,
+        error: get(r, 9)?,
+        created_at: ts(r, 10)?,
+        updated_at: ts(r, 11)?,
+        finished_at: opt_ts(r, 12)?,
+    })
+}
+
+/// Reads [`TEST_COLS`].
+pub(super) fn endpoint_test(r: &Row) -> Result<EndpointTest> {
+    Ok(EndpointTest {
+        endpoint: EndpointId::from_trusted(get(r, 1)?),
+        event: EventId::from_trusted(get(r, 2)?),
+        event_type: EventTypeName::from_trusted(get(r, 3)?),
+        payload: get::<&str>(r, 4)?.into(),
+        succeeded: get(r, 5)?,
+        attempt: Attempt {
+            id: AttemptId::from_trusted(get(r, 0)?),
+            delivery: DeliveryId::from_trusted(String::new()),
+            at: ts(r, 6)?,
+            duration_ms: big(r, 7)?,
+            status_code: status_code(r, 8)?,
+            error: attempt_error(r, 9)?,
+            error_detail: get(r, 10)?,
+            response_headers: json(r, 11)?,
+            response_snippet: get(r, 12)?,
+        },
     })
 }
 

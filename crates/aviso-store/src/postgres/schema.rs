@@ -8,6 +8,7 @@ use deadpool_postgres::Object;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_ordering_retention.sql"),
+    include_str!("migrations/0003_operations_partners.sql"),
 ];
 
 /// Serialises migrations of nodes starting together (any fixed number will do).

@@ -2,16 +2,18 @@
 //! every other call runs on a pooled connection in its own transaction.
 
 use super::error::db_err;
-use super::{dispatch, in_tx, leases, reads, retention, writes, PostgresStore};
+use super::{audit, dispatch, in_tx, leases, reads, retention, tasks, writes, PostgresStore};
 use crate::{
-    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Purged, Result, Store,
-    StoreSignal,
+    AttemptOutcome, DeliveryFilter, DispatchJob, EventQuery, LatestOfType, Page, PageRequest,
+    Published, Purged, Result, Store, StoreSignal,
 };
 use async_trait::async_trait;
 use aviso_core::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Tenant,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Owner,
+    Partner, Tenant,
 };
-use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use aviso_core::ops::{EndpointTest, Task};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, PartnerId, TaskId, TenantId, Timestamp};
 use deadpool_postgres::Object;
 use tokio::sync::broadcast;
 use tokio_postgres::IsolationLevel;
@@ -78,7 +80,31 @@ impl Store for PostgresStore {
 
     #[instrument(skip_all, fields(tenant = %t.id))]
     async fn update_tenant(&self, t: Tenant) -> Result<Tenant> {
-        writes::update_tenant(&self.conn().await?, t).await
+        in_tx!(self, |tx| writes::update_tenant(&tx, t))
+    }
+
+    #[instrument(skip_all, fields(partner = %partner))]
+    async fn list_partner_tenants(
+        &self,
+        partner: &PartnerId,
+        page: PageRequest,
+    ) -> Result<Page<Tenant>> {
+        reads::list_partner_tenants(&self.conn().await?, partner, page).await
+    }
+
+    #[instrument(skip_all, fields(partner = %p.id))]
+    async fn create_partner(&self, p: Partner) -> Result<Partner> {
+        writes::create_partner(&self.conn().await?, p).await
+    }
+
+    #[instrument(skip_all, fields(partner = %id))]
+    async fn get_partner(&self, id: &PartnerId) -> Result<Partner> {
+        reads::get_partner(&self.conn().await?, id).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_partners(&self, page: PageRequest) -> Result<Page<Partner>> {
+        reads::list_partners(&self.conn().await?, page).await
     }
 
     #[instrument(skip_all, fields(tenant = %id))]
@@ -86,14 +112,14 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| writes::delete_tenant(&tx, id))
     }
 
-    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    #[instrument(skip_all, fields(owner = %ep.owner.owner(), endpoint = %ep.id))]
     async fn create_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
         in_tx!(self, |tx| writes::create_endpoint(&tx, ep))
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
-    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
-        reads::get_endpoint(&self.conn().await?, tenant, id).await
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %id))]
+    async fn get_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<Endpoint> {
+        reads::get_endpoint(&self.conn().await?, owner, id).await
     }
 
     #[instrument(skip_all, fields(endpoint = %id))]
@@ -101,19 +127,19 @@ impl Store for PostgresStore {
         reads::get_endpoint_by_id(&self.conn().await?, id).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_endpoints(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<Endpoint>> {
-        reads::list_endpoints(&self.conn().await?, tenant, page).await
+    #[instrument(skip_all, fields(owner = %owner))]
+    async fn list_endpoints(&self, owner: &Owner, page: PageRequest) -> Result<Page<Endpoint>> {
+        reads::list_endpoints(&self.conn().await?, owner, page).await
     }
 
-    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    #[instrument(skip_all, fields(owner = %ep.owner.owner(), endpoint = %ep.id))]
     async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
         in_tx!(self, |tx| writes::update_endpoint(&tx, ep))
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
-    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<()> {
-        in_tx!(self, |tx| writes::delete_endpoint(&tx, tenant, id))
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %id))]
+    async fn delete_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<()> {
+        in_tx!(self, |tx| writes::delete_endpoint(&tx, owner, id))
     }
 
     #[instrument(skip_all, fields(key = %key.id))]
@@ -151,36 +177,112 @@ impl Store for PostgresStore {
         reads::list_events(&self.conn().await?, tenant, q).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %endpoint))]
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
     async fn list_deliveries(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         endpoint: &EndpointId,
-        status: Option<DeliveryStatus>,
+        filter: DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>> {
         in_snapshot!(self, |tx| reads::list_deliveries(
-            &tx, tenant, endpoint, status, page
+            &tx, owner, endpoint, filter, page
         ))
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    #[instrument(skip_all, fields(owner = %owner, delivery = %id))]
     async fn get_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
     ) -> Result<(Delivery, Vec<Attempt>)> {
-        in_snapshot!(self, |tx| reads::get_delivery(&tx, tenant, id))
+        in_snapshot!(self, |tx| reads::get_delivery(&tx, owner, id))
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    #[instrument(skip_all, fields(owner = %owner, delivery = %id))]
     async fn resend_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
         now: Timestamp,
     ) -> Result<Delivery> {
-        in_tx!(self, |tx| dispatch::resend_delivery(&tx, tenant, id, now))
+        in_tx!(self, |tx| dispatch::resend_delivery(&tx, owner, id, now))
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn delivery_stats(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<(DeliveryStatus, u64)>> {
+        audit::delivery_stats(&self.conn().await?, owner, endpoint, since, until).await
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn latest_events(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+    ) -> Result<Vec<LatestOfType>> {
+        in_snapshot!(self, |tx| audit::latest_events(&tx, owner, endpoint))
+    }
+
+    #[instrument(skip_all, fields(endpoint = %test.endpoint))]
+    async fn record_endpoint_test(&self, test: EndpointTest) -> Result<()> {
+        audit::record_endpoint_test(&self.conn().await?, test).await
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn list_endpoint_tests(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        page: PageRequest,
+    ) -> Result<Page<EndpointTest>> {
+        in_snapshot!(self, |tx| audit::list_endpoint_tests(
+            &tx, owner, endpoint, page
+        ))
+    }
+
+    #[instrument(skip_all, fields(task = %task.id))]
+    async fn create_task(&self, task: Task) -> Result<(Task, bool)> {
+        in_tx!(self, |tx| tasks::create_task(&tx, task))
+    }
+
+    #[instrument(skip_all, fields(task = %id))]
+    async fn get_task(&self, id: &TaskId) -> Result<Task> {
+        tasks::get_task(&self.conn().await?, id).await
+    }
+
+    #[instrument(skip_all, fields(node = node))]
+    async fn claim_task(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Task>> {
+        in_tx!(self, |tx| tasks::claim_task(&tx, node, now, lease_until))
+    }
+
+    #[instrument(skip_all, fields(task = %id, node = node))]
+    async fn step_task(
+        &self,
+        id: &TaskId,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        batch: usize,
+    ) -> Result<Task> {
+        in_tx!(self, |tx| tasks::step_task(
+            &tx,
+            id,
+            node,
+            now,
+            lease_until,
+            batch
+        ))
     }
 
     #[instrument(skip_all, fields(node = node, limit = limit))]

@@ -10,7 +10,7 @@
 //! batch collects while the other commits.
 
 use super::leases::Leases;
-use super::{lock_tenant, notify, publish, tenant_lock_key};
+use super::{lock_tenant, lock_tenant_and_partner_routes, notify, publish, tenant_lock_key};
 use crate::{Published, Result, StoreError};
 use aviso_core::model::NewEvent;
 use deadpool_postgres::{Object, Pool};
@@ -159,8 +159,16 @@ async fn attempt(
         .collect();
     tenants.sort_unstable();
     tenants.dedup_by_key(|t| t.0);
-    for (_, tenant) in tenants {
-        lock_tenant(&tx, tenant).await.map_err(Failure::Batch)?;
+    // The first statement also takes the partner-routes lock, shared: no
+    // extra round trip (partner endpoint writers take no tenant lock, so the
+    // order between the two cannot deadlock).
+    for (i, (_, tenant)) in tenants.into_iter().enumerate() {
+        let locked = if i == 0 {
+            lock_tenant_and_partner_routes(&tx, tenant).await
+        } else {
+            lock_tenant(&tx, tenant).await
+        };
+        locked.map_err(Failure::Batch)?;
     }
     let mut nodes: Vec<&str> = batch
         .iter()

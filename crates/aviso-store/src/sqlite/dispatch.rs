@@ -4,7 +4,7 @@ use super::error::db_err;
 use super::reads::one;
 use super::rows::{self, to_json, DELIVERY_COLS};
 use crate::{AttemptOutcome, DispatchJob, NextStep, Result, StoreError};
-use aviso_core::model::Delivery;
+use aviso_core::model::{Delivery, Owner};
 use aviso_core::name::EventTypeName;
 use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -252,15 +252,15 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: Vec<AttemptOutcome>) 
 /// Puts a finished delivery back to pending in a new round, due `now`.
 pub(super) fn resend_delivery(
     conn: &Connection,
-    tenant: &TenantId,
+    owner: &Owner,
     id: &DeliveryId,
     now: Timestamp,
 ) -> Result<Delivery> {
     let (status, enabled): (String, bool) = one(
         conn,
         "SELECT d.status, p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE d.id = ?1 AND d.tenant_id = ?2",
-        [id.as_str(), tenant.as_str()],
+         WHERE d.id = ?1 AND (p.tenant_id = ?2 OR p.partner_id = ?2)",
+        [id.as_str(), owner.as_str()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if status == "pending" {

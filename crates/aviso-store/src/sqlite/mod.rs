@@ -1,6 +1,7 @@
 //! The SQLite backend: one writer thread doing group commits, and a small
 //! pool of read-only connections that WAL lets run beside it.
 
+mod audit;
 mod dispatch;
 mod error;
 mod publish;
@@ -9,6 +10,7 @@ mod retention;
 mod rows;
 mod schema;
 mod store;
+mod tasks;
 mod writer;
 mod writes;
 

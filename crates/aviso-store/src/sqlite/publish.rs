@@ -13,13 +13,24 @@ use std::sync::Arc;
 /// Tenants whose routes are kept before the cache starts over.
 const ROUTES_CAP: usize = 10_000;
 
+/// A tenant's enabled endpoints, then the enabled partner endpoints covering it.
+const ROUTES_SQL: &str =
+    "SELECT id, spec_json FROM endpoints WHERE tenant_id = ?1 AND enabled = 1 \
+     UNION ALL \
+     SELECT p.id, p.spec_json FROM tenants t JOIN endpoints p ON p.partner_id = t.partner_id \
+     WHERE t.id = ?1 AND p.enabled = 1 AND (p.all_tenants = 1 OR EXISTS \
+       (SELECT 1 FROM endpoint_tenants x WHERE x.endpoint_id = p.id AND x.tenant_id = ?1)) \
+     ORDER BY 1";
+
 /// A tenant's enabled endpoints with their specs.
 type TenantRoutes = Arc<Vec<(EndpointId, EndpointSpec)>>;
 
-/// Enabled endpoints per tenant, owned by the writer thread.
+/// Enabled endpoints per tenant (its own and covering partner endpoints),
+/// owned by the writer thread.
 ///
-/// Every endpoint write passes through the writer, which invalidates the
-/// tenant's entry first, so a loaded entry is always exact.
+/// Every endpoint and tenant write passes through the writer, which
+/// invalidates the tenant's entry first (every entry, for a partner
+/// endpoint), so a loaded entry is always exact.
 #[derive(Default)]
 pub(super) struct Routes {
     by_tenant: HashMap<TenantId, TenantRoutes>,
@@ -31,9 +42,7 @@ impl Routes {
         if let Some(r) = self.by_tenant.get(tenant) {
             return Ok(r.clone());
         }
-        let mut stmt = conn
-            .prepare_cached("SELECT id, spec_json FROM endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id")
-            .map_err(db_err)?;
+        let mut stmt = conn.prepare_cached(ROUTES_SQL).map_err(db_err)?;
         let rows = stmt
             .query_map([tenant.as_str()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))

@@ -4,14 +4,14 @@ use super::error::db_err;
 use super::publish::deliveries_of;
 use super::rows::{
     self, ATTEMPT_COLS, DELIVERY_COLS, ENDPOINT_COLS, EVENT_COLS, EVENT_TYPE_COLS, KEY_COLS,
-    TENANT_COLS,
+    PARTNER_COLS, TENANT_COLS,
 };
-use crate::{EventQuery, Page, PageRequest, Result};
+use crate::{DeliveryFilter, EventQuery, Page, PageRequest, Result};
 use aviso_core::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, Tenant,
+    ApiKey, Attempt, Delivery, Endpoint, Event, EventType, Owner, Partner, Tenant,
 };
 use aviso_core::name::EventTypePattern;
-use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
+use aviso_core::{DeliveryId, EndpointId, EventId, PartnerId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 type RowFn<T> = fn(&Row) -> rusqlite::Result<T>;
@@ -31,12 +31,16 @@ pub(super) fn one<T>(conn: &Connection, sql: &str, p: impl Params, f: RowFn<T>) 
 }
 
 /// SQL `LIMIT` for a page: one extra row tells whether another page follows.
-fn fetch_limit(page: &PageRequest) -> i64 {
+pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
     page.limit.max(1) as i64 + 1
 }
 
 /// Cuts the extra row off and turns it into the `next` key.
-fn into_page<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn into_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> String,
+) -> Page<T> {
     let limit = page.limit.max(1);
     let next = if items.len() > limit {
         items.truncate(limit);
@@ -97,14 +101,47 @@ pub(super) fn list_tenants(conn: &Connection, page: PageRequest) -> Result<Page<
     Ok(into_page(items, &page, |t| t.id.to_string()))
 }
 
-/// One endpoint of a tenant.
-pub(super) fn get_endpoint(
+/// A partner's tenants by id.
+pub(super) fn list_partner_tenants(
     conn: &Connection,
-    tenant: &TenantId,
-    id: &EndpointId,
-) -> Result<Endpoint> {
-    let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = ?1 AND tenant_id = ?2");
-    one(conn, &sql, [id.as_str(), tenant.as_str()], rows::endpoint)
+    partner: &PartnerId,
+    page: PageRequest,
+) -> Result<Page<Tenant>> {
+    let sql = format!(
+        "SELECT {TENANT_COLS} FROM tenants WHERE partner_id = ?1 AND (?2 IS NULL OR id > ?2) \
+         ORDER BY id LIMIT ?3"
+    );
+    let p = params![partner.as_str(), page.after, fetch_limit(&page)];
+    let items = all(conn, &sql, p, rows::tenant)?;
+    Ok(into_page(items, &page, |t| t.id.to_string()))
+}
+
+/// One partner.
+pub(super) fn get_partner(conn: &Connection, id: &PartnerId) -> Result<Partner> {
+    let sql = format!("SELECT {PARTNER_COLS} FROM partners WHERE id = ?1");
+    one(conn, &sql, [id.as_str()], rows::partner)
+}
+
+/// Partners by id.
+pub(super) fn list_partners(conn: &Connection, page: PageRequest) -> Result<Page<Partner>> {
+    let sql = format!(
+        "SELECT {PARTNER_COLS} FROM partners WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+    );
+    let items = all(
+        conn,
+        &sql,
+        params![page.after, fetch_limit(&page)],
+        rows::partner,
+    )?;
+    Ok(into_page(items, &page, |p| p.id.to_string()))
+}
+
+/// One endpoint of an owner (tenant or partner).
+pub(super) fn get_endpoint(conn: &Connection, owner: &Owner, id: &EndpointId) -> Result<Endpoint> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = ?1 AND (tenant_id = ?2 OR partner_id = ?2)"
+    );
+    one(conn, &sql, [id.as_str(), owner.as_str()], rows::endpoint)
 }
 
 /// One endpoint by id alone.
@@ -113,20 +150,24 @@ pub(super) fn get_endpoint_by_id(conn: &Connection, id: &EndpointId) -> Result<E
     one(conn, &sql, [id.as_str()], rows::endpoint)
 }
 
-/// A tenant's endpoints by id.
+/// An owner's endpoints by id.
 pub(super) fn list_endpoints(
     conn: &Connection,
-    tenant: &TenantId,
+    owner: &Owner,
     page: PageRequest,
 ) -> Result<Page<Endpoint>> {
+    let by = match owner {
+        Owner::Tenant(_) => "tenant_id",
+        Owner::Partner(_) => "partner_id",
+    };
     let sql = format!(
-        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2) \
+        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE {by} = ?1 AND (?2 IS NULL OR id > ?2) \
          ORDER BY id LIMIT ?3"
     );
     let items = all(
         conn,
         &sql,
-        params![tenant.as_str(), page.after, fetch_limit(&page)],
+        params![owner.as_str(), page.after, fetch_limit(&page)],
         rows::endpoint,
     )?;
     Ok(into_page(items, &page, |e| e.id.to_string()))
@@ -199,44 +240,66 @@ pub(super) fn list_events(
     all(conn, &sql, p, rows::event)
 }
 
-/// An endpoint's deliveries, newest first; `NotFound` if the endpoint is not the tenant's.
+/// `NotFound` unless the endpoint is the owner's.
+pub(super) fn check_owner(conn: &Connection, owner: &Owner, endpoint: &EndpointId) -> Result<()> {
+    one(
+        conn,
+        "SELECT 1 FROM endpoints WHERE id = ?1 AND (tenant_id = ?2 OR partner_id = ?2)",
+        [endpoint.as_str(), owner.as_str()],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(drop)
+}
+
+/// An endpoint's deliveries, newest first, filtered; `NotFound` if the endpoint is not the owner's.
 pub(super) fn list_deliveries(
     conn: &mut Connection,
-    tenant: &TenantId,
+    owner: &Owner,
     endpoint: &EndpointId,
-    status: Option<DeliveryStatus>,
+    f: DeliveryFilter,
     page: PageRequest,
 ) -> Result<Page<Delivery>> {
     let tx = conn.transaction().map_err(db_err)?;
-    one(
-        &tx,
-        "SELECT 1 FROM endpoints WHERE id = ?1 AND tenant_id = ?2",
-        [endpoint.as_str(), tenant.as_str()],
-        |r| r.get::<_, i64>(0),
-    )?;
+    check_owner(&tx, owner, endpoint)?;
+    let (exact, prefix) = match &f.event_type {
+        None | Some(EventTypePattern::All) => (None, None),
+        Some(EventTypePattern::Exact(n)) => (Some(n.as_str()), None),
+        Some(EventTypePattern::Prefix(p)) => (None, Some(p.as_str())),
+    };
+    // A prefix compares with substr, since LIKE treats `_` as a wildcard.
     let sql = format!(
         "SELECT {DELIVERY_COLS} FROM deliveries WHERE endpoint_id = ?1 AND (?2 IS NULL OR status = ?2) \
-         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+         AND (?3 IS NULL OR id < ?3) AND (?5 IS NULL OR event_type = ?5) \
+         AND (?6 IS NULL OR substr(event_type, 1, length(?6)) = ?6) \
+         AND (?7 IS NULL OR created_at >= ?7) AND (?8 IS NULL OR created_at < ?8) \
+         ORDER BY id DESC LIMIT ?4"
     );
     let p = params![
         endpoint.as_str(),
-        status.map(|s| s.as_str()),
+        f.status.map(|s| s.as_str()),
         page.after,
-        fetch_limit(&page)
+        fetch_limit(&page),
+        exact,
+        prefix,
+        f.since.map(|t| t.0),
+        f.until.map(|t| t.0),
     ];
     let items = all(&tx, &sql, p, rows::delivery)?;
     Ok(into_page(items, &page, |d| d.id.to_string()))
 }
 
-/// One delivery of a tenant with its attempts, oldest first.
+/// One delivery to one of the owner's endpoints, with its attempts, oldest first.
 pub(super) fn get_delivery(
     conn: &mut Connection,
-    tenant: &TenantId,
+    owner: &Owner,
     id: &DeliveryId,
 ) -> Result<(Delivery, Vec<Attempt>)> {
     let tx = conn.transaction().map_err(db_err)?;
-    let sql = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND tenant_id = ?2");
-    let delivery = one(&tx, &sql, [id.as_str(), tenant.as_str()], rows::delivery)?;
+    let sql = format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND endpoint_id IN \
+         (SELECT id FROM endpoints WHERE tenant_id = ?2 OR partner_id = ?2)"
+    );
+    let delivery = one(&tx, &sql, [id.as_str(), owner.as_str()], rows::delivery)?;
     let sql =
         format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY at, rowid");
     let attempts = all(&tx, &sql, [id.as_str()], rows::attempt)?;

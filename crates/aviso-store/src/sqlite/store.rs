@@ -1,14 +1,17 @@
 //! `Store` for [`SqliteStore`]: writes go to the writer thread, reads to the pool.
 
-use super::{dispatch, publish, reads, retention, writes, SqliteStore};
+use super::{audit, dispatch, publish, reads, retention, tasks, writes, SqliteStore};
 use crate::{
-    AttemptOutcome, DispatchJob, EventQuery, Page, PageRequest, Published, Purged, Result, Store,
+    AttemptOutcome, DeliveryFilter, DispatchJob, EventQuery, LatestOfType, Page, PageRequest,
+    Published, Purged, Result, Store,
 };
 use async_trait::async_trait;
 use aviso_core::model::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Tenant,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Endpoint, Event, EventType, NewEvent, Owner,
+    Partner, Tenant,
 };
-use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, TenantId, Timestamp};
+use aviso_core::ops::{EndpointTest, Task};
+use aviso_core::{DeliveryId, EndpointId, EventId, KeyId, PartnerId, TaskId, TenantId, Timestamp};
 use tracing::instrument;
 
 #[async_trait]
@@ -59,7 +62,35 @@ impl Store for SqliteStore {
 
     #[instrument(skip_all, fields(tenant = %t.id))]
     async fn update_tenant(&self, t: Tenant) -> Result<Tenant> {
-        self.write(move |c| writes::update_tenant(&c.conn, t)).await
+        self.write(move |c| writes::update_tenant(c, t)).await
+    }
+
+    #[instrument(skip_all, fields(partner = %partner))]
+    async fn list_partner_tenants(
+        &self,
+        partner: &PartnerId,
+        page: PageRequest,
+    ) -> Result<Page<Tenant>> {
+        let partner = partner.clone();
+        self.read(move |c| reads::list_partner_tenants(c, &partner, page))
+            .await
+    }
+
+    #[instrument(skip_all, fields(partner = %p.id))]
+    async fn create_partner(&self, p: Partner) -> Result<Partner> {
+        self.write(move |c| writes::create_partner(&c.conn, p))
+            .await
+    }
+
+    #[instrument(skip_all, fields(partner = %id))]
+    async fn get_partner(&self, id: &PartnerId) -> Result<Partner> {
+        let id = id.clone();
+        self.read(move |c| reads::get_partner(c, &id)).await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_partners(&self, page: PageRequest) -> Result<Page<Partner>> {
+        self.read(move |c| reads::list_partners(c, page)).await
     }
 
     #[instrument(skip_all, fields(tenant = %id))]
@@ -68,15 +99,15 @@ impl Store for SqliteStore {
         self.write(move |c| writes::delete_tenant(c, &id)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    #[instrument(skip_all, fields(owner = %ep.owner.owner(), endpoint = %ep.id))]
     async fn create_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
         self.write(move |c| writes::create_endpoint(c, ep)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
-    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.read(move |c| reads::get_endpoint(c, &tenant, &id))
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %id))]
+    async fn get_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<Endpoint> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.read(move |c| reads::get_endpoint(c, &owner, &id))
             .await
     }
 
@@ -86,22 +117,22 @@ impl Store for SqliteStore {
         self.read(move |c| reads::get_endpoint_by_id(c, &id)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_endpoints(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<Endpoint>> {
-        let tenant = tenant.clone();
-        self.read(move |c| reads::list_endpoints(c, &tenant, page))
+    #[instrument(skip_all, fields(owner = %owner))]
+    async fn list_endpoints(&self, owner: &Owner, page: PageRequest) -> Result<Page<Endpoint>> {
+        let owner = owner.clone();
+        self.read(move |c| reads::list_endpoints(c, &owner, page))
             .await
     }
 
-    #[instrument(skip_all, fields(tenant = %ep.tenant, endpoint = %ep.id))]
+    #[instrument(skip_all, fields(owner = %ep.owner.owner(), endpoint = %ep.id))]
     async fn update_endpoint(&self, ep: Endpoint) -> Result<Endpoint> {
         self.write(move |c| writes::update_endpoint(c, ep)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %id))]
-    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<()> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.write(move |c| writes::delete_endpoint(c, &tenant, &id))
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %id))]
+    async fn delete_endpoint(&self, owner: &Owner, id: &EndpointId) -> Result<()> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.write(move |c| writes::delete_endpoint(c, &owner, &id))
             .await
     }
 
@@ -148,39 +179,118 @@ impl Store for SqliteStore {
         self.read(move |c| reads::list_events(c, &tenant, q)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, endpoint = %endpoint))]
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
     async fn list_deliveries(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         endpoint: &EndpointId,
-        status: Option<DeliveryStatus>,
+        filter: DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>> {
-        let (tenant, endpoint) = (tenant.clone(), endpoint.clone());
-        self.read(move |c| reads::list_deliveries(c, &tenant, &endpoint, status, page))
+        let (owner, endpoint) = (owner.clone(), endpoint.clone());
+        self.read(move |c| reads::list_deliveries(c, &owner, &endpoint, filter, page))
             .await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    #[instrument(skip_all, fields(owner = %owner, delivery = %id))]
     async fn get_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
     ) -> Result<(Delivery, Vec<Attempt>)> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.read(move |c| reads::get_delivery(c, &tenant, &id))
+        let (owner, id) = (owner.clone(), id.clone());
+        self.read(move |c| reads::get_delivery(c, &owner, &id))
             .await
     }
 
-    #[instrument(skip_all, fields(tenant = %tenant, delivery = %id))]
+    #[instrument(skip_all, fields(owner = %owner, delivery = %id))]
     async fn resend_delivery(
         &self,
-        tenant: &TenantId,
+        owner: &Owner,
         id: &DeliveryId,
         now: Timestamp,
     ) -> Result<Delivery> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.write(move |c| dispatch::resend_delivery(&c.conn, &tenant, &id, now))
+        let (owner, id) = (owner.clone(), id.clone());
+        self.write(move |c| dispatch::resend_delivery(&c.conn, &owner, &id, now))
+            .await
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn delivery_stats(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<(DeliveryStatus, u64)>> {
+        let (owner, endpoint) = (owner.clone(), endpoint.clone());
+        self.read(move |c| audit::delivery_stats(c, &owner, &endpoint, since, until))
+            .await
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn latest_events(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+    ) -> Result<Vec<LatestOfType>> {
+        let (owner, endpoint) = (owner.clone(), endpoint.clone());
+        self.read(move |c| audit::latest_events(c, &owner, &endpoint))
+            .await
+    }
+
+    #[instrument(skip_all, fields(endpoint = %test.endpoint))]
+    async fn record_endpoint_test(&self, test: EndpointTest) -> Result<()> {
+        self.write(move |c| audit::record_endpoint_test(&c.conn, test))
+            .await
+    }
+
+    #[instrument(skip_all, fields(owner = %owner, endpoint = %endpoint))]
+    async fn list_endpoint_tests(
+        &self,
+        owner: &Owner,
+        endpoint: &EndpointId,
+        page: PageRequest,
+    ) -> Result<Page<EndpointTest>> {
+        let (owner, endpoint) = (owner.clone(), endpoint.clone());
+        self.read(move |c| audit::list_endpoint_tests(c, &owner, &endpoint, page))
+            .await
+    }
+
+    #[instrument(skip_all, fields(task = %task.id))]
+    async fn create_task(&self, task: Task) -> Result<(Task, bool)> {
+        self.write(move |c| tasks::create_task(&c.conn, task)).await
+    }
+
+    #[instrument(skip_all, fields(task = %id))]
+    async fn get_task(&self, id: &TaskId) -> Result<Task> {
+        let id = id.clone();
+        self.read(move |c| tasks::get_task(c, &id)).await
+    }
+
+    #[instrument(skip_all, fields(node = node))]
+    async fn claim_task(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Task>> {
+        let node = node.to_owned();
+        self.write(move |c| tasks::claim_task(&c.conn, &node, now, lease_until))
+            .await
+    }
+
+    #[instrument(skip_all, fields(task = %id, node = node))]
+    async fn step_task(
+        &self,
+        id: &TaskId,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        batch: usize,
+    ) -> Result<Task> {
+        let (id, node) = (id.clone(), node.to_owned());
+        self.write(move |c| tasks::step_task(&c.conn, &id, &node, now, lease_until, batch))
             .await
     }
 
@@ -214,7 +324,11 @@ impl Store for SqliteStore {
 
     #[instrument(skip_all)]
     async fn recover_claims(&self) -> Result<u64> {
-        self.write(|c| dispatch::recover_claims(&c.conn)).await
+        self.write(|c| {
+            tasks::recover_tasks(&c.conn)?;
+            dispatch::recover_claims(&c.conn)
+        })
+        .await
     }
 
     #[instrument(skip_all, fields(count = outcomes.len()))]

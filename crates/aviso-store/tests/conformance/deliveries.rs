@@ -11,7 +11,7 @@ pub async fn resend_rules(db: Db) {
     let ep = endpoint(&db, &t, &[]).await;
     let id = one_delivery(&db, &t, 0).await;
     assert_conflict(
-        db.resend_delivery(&t.id, &id, at(1)).await,
+        db.resend_delivery(&ow(&t.id), &id, at(1)).await,
         "already pending",
     );
     db.record_outcomes(vec![outcome(
@@ -30,14 +30,14 @@ pub async fn resend_rules(db: Db) {
         .unwrap();
     assert_eq!(status(&db, &t, &id).await, DeliveryStatus::Failed);
 
-    let d = db.resend_delivery(&t.id, &id, at(100)).await.unwrap();
+    let d = db.resend_delivery(&ow(&t.id), &id, at(100)).await.unwrap();
     assert_eq!(d.status, DeliveryStatus::Pending);
     assert_eq!((d.attempts, d.round_attempts), (2, 0));
     assert_eq!(
         (d.round_started_at, d.next_attempt_at, d.updated_at),
         (at(100), Some(at(100)), at(100))
     );
-    assert_eq!(db.get_delivery(&t.id, &id).await.unwrap().0, d);
+    assert_eq!(db.get_delivery(&ow(&t.id), &id).await.unwrap().0, d);
     let jobs = db.claim_due("n1", at(100), 10, &[]).await.unwrap();
     assert_eq!(
         (jobs.len(), jobs[0].round_started_at, jobs[0].round_attempts),
@@ -46,7 +46,7 @@ pub async fn resend_rules(db: Db) {
     db.record_outcomes(vec![outcome(&id, 101, Some(200), NextStep::Succeeded)])
         .await
         .unwrap();
-    let (d, attempts) = db.get_delivery(&t.id, &id).await.unwrap();
+    let (d, attempts) = db.get_delivery(&ow(&t.id), &id).await.unwrap();
     assert_eq!(
         (d.status, d.attempts, d.round_attempts, attempts.len()),
         (DeliveryStatus::Succeeded, 3, 1, 3)
@@ -56,10 +56,13 @@ pub async fn resend_rules(db: Db) {
     off.spec.enabled = false;
     db.update_endpoint(off).await.unwrap();
     assert_conflict(
-        db.resend_delivery(&t.id, &id, at(200)).await,
+        db.resend_delivery(&ow(&t.id), &id, at(200)).await,
         "endpoint is disabled",
     );
-    assert_not_found(db.resend_delivery(&t.id, &DeliveryId::new(), at(200)).await);
+    assert_not_found(
+        db.resend_delivery(&ow(&t.id), &DeliveryId::new(), at(200))
+            .await,
+    );
 }
 
 pub async fn disabling_an_endpoint_cancels_pending(db: Db) {
@@ -82,7 +85,7 @@ pub async fn disabling_an_endpoint_cancels_pending(db: Db) {
     off.updated_at = at(50);
     db.update_endpoint(off).await.unwrap();
     assert_eq!(status(&db, &t, &done).await, DeliveryStatus::Succeeded);
-    let (w, _) = db.get_delivery(&t.id, &waiting).await.unwrap();
+    let (w, _) = db.get_delivery(&ow(&t.id), &waiting).await.unwrap();
     assert_eq!(
         (w.status, w.next_attempt_at),
         (DeliveryStatus::Cancelled, None)
@@ -106,7 +109,7 @@ pub async fn disabling_an_endpoint_cancels_pending(db: Db) {
     let jobs = db.claim_due("n2", at(1_000), 100, &[]).await.unwrap();
     assert!(jobs.iter().all(|j| j.endpoint == keep.id));
 
-    let mut on = db.get_endpoint(&t.id, &ep.id).await.unwrap();
+    let mut on = db.get_endpoint(&ow(&t.id), &ep.id).await.unwrap();
     on.spec.enabled = true;
     db.update_endpoint(on).await.unwrap();
     assert_eq!(
@@ -139,7 +142,7 @@ pub async fn list_deliveries_newest_first(db: Db) {
     let mut after = None;
     loop {
         let p = db
-            .list_deliveries(&t.id, &ep.id, None, page(after, 2))
+            .list_deliveries(&ow(&t.id), &ep.id, any(), page(after, 2))
             .await
             .unwrap();
         seen.extend(p.items.iter().map(|d| d.id.clone()));
@@ -150,7 +153,12 @@ pub async fn list_deliveries_newest_first(db: Db) {
     }
     assert_eq!(seen, ids);
     let pending = db
-        .list_deliveries(&t.id, &ep.id, Some(DeliveryStatus::Pending), page(None, 10))
+        .list_deliveries(
+            &ow(&t.id),
+            &ep.id,
+            by_status(DeliveryStatus::Pending),
+            page(None, 10),
+        )
         .await
         .unwrap();
     assert_eq!(pending.items.len(), 4);
@@ -160,9 +168,9 @@ pub async fn list_deliveries_newest_first(db: Db) {
         .all(|d| d.status == DeliveryStatus::Pending));
     let done = db
         .list_deliveries(
-            &t.id,
+            &ow(&t.id),
             &ep.id,
-            Some(DeliveryStatus::Succeeded),
+            by_status(DeliveryStatus::Succeeded),
             page(None, 10),
         )
         .await
@@ -170,7 +178,7 @@ pub async fn list_deliveries_newest_first(db: Db) {
     assert_eq!(done.items.len(), 1);
     assert!(done.next.is_none());
     assert_not_found(
-        db.list_deliveries(&t.id, &EndpointId::new(), None, page(None, 10))
+        db.list_deliveries(&ow(&t.id), &EndpointId::new(), any(), page(None, 10))
             .await,
     );
 }
@@ -193,8 +201,8 @@ pub async fn deleting_an_endpoint_removes_its_deliveries(db: Db) {
     db.record_outcomes(vec![outcome(&gone, 1, Some(500), NextStep::Failed)])
         .await
         .unwrap();
-    db.delete_endpoint(&t.id, &ep.id).await.unwrap();
-    assert_not_found(db.get_delivery(&t.id, &gone).await);
+    db.delete_endpoint(&ow(&t.id), &ep.id).await.unwrap();
+    assert_not_found(db.get_delivery(&ow(&t.id), &gone).await);
     let (_, deliveries) = db.get_event(&t.id, &p.event.id).await.unwrap();
     assert_eq!(
         deliveries.iter().map(|d| &d.endpoint).collect::<Vec<_>>(),

@@ -179,7 +179,7 @@ pub async fn record_outcomes_moves_deliveries_on(db: Db, backend: Backend) {
     .unwrap();
     db.record_outcomes(vec![]).await.unwrap();
 
-    let (d, attempts) = db.get_delivery(&t.id, &ok).await.unwrap();
+    let (d, attempts) = db.get_delivery(&ow(&t.id), &ok).await.unwrap();
     assert_eq!(
         (d.status, d.attempts, d.round_attempts, d.next_attempt_at),
         (DeliveryStatus::Succeeded, 1, 1, None)
@@ -187,7 +187,7 @@ pub async fn record_outcomes_moves_deliveries_on(db: Db, backend: Backend) {
     assert_eq!(d.last_status_code, Some(200));
     assert_eq!(attempts, vec![success.attempt]);
 
-    let (d, attempts) = db.get_delivery(&t.id, &retry_kept).await.unwrap();
+    let (d, attempts) = db.get_delivery(&ow(&t.id), &retry_kept).await.unwrap();
     assert_eq!(
         (d.status, d.attempts, d.next_attempt_at),
         (DeliveryStatus::Pending, 1, Some(at(1_000)))
@@ -198,7 +198,7 @@ pub async fn record_outcomes_moves_deliveries_on(db: Db, backend: Backend) {
     );
     assert_eq!(attempts.len(), 1);
 
-    let (d, _) = db.get_delivery(&t.id, &failed).await.unwrap();
+    let (d, _) = db.get_delivery(&ow(&t.id), &failed).await.unwrap();
     assert_eq!(
         (d.status, d.attempts, d.next_attempt_at),
         (DeliveryStatus::Failed, 1, None)
@@ -225,7 +225,7 @@ pub async fn record_outcomes_moves_deliveries_on(db: Db, backend: Backend) {
     )])
     .await
     .unwrap();
-    let (d, attempts) = db.get_delivery(&t.id, &retry_free).await.unwrap();
+    let (d, attempts) = db.get_delivery(&ow(&t.id), &retry_free).await.unwrap();
     assert_eq!(
         (d.status, d.attempts, d.round_attempts),
         (DeliveryStatus::Succeeded, 2, 2)
@@ -264,17 +264,17 @@ pub async fn outcomes_for_cancelled_and_deleted_deliveries(db: Db) {
     let mut off = ep.clone();
     off.spec.enabled = false;
     db.update_endpoint(off).await.unwrap();
-    db.delete_endpoint(&t.id, &doomed.id).await.unwrap();
+    db.delete_endpoint(&ow(&t.id), &doomed.id).await.unwrap();
     db.record_outcomes(vec![
         outcome(&cancelled, 5, Some(200), NextStep::Succeeded),
         outcome(&deleted, 5, Some(200), NextStep::Succeeded),
     ])
     .await
     .unwrap();
-    let (d, attempts) = db.get_delivery(&t.id, &cancelled).await.unwrap();
+    let (d, attempts) = db.get_delivery(&ow(&t.id), &cancelled).await.unwrap();
     assert_eq!(d.status, DeliveryStatus::Cancelled, "status kept");
     assert_eq!(attempts.len(), 1, "attempt recorded");
-    assert_not_found(db.get_delivery(&t.id, &deleted).await);
+    assert_not_found(db.get_delivery(&ow(&t.id), &deleted).await);
 }
 
 /// Ordered endpoints: a delivery is claimed only behind older pending ones of

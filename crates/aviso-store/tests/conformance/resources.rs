@@ -2,6 +2,7 @@
 
 use super::support::*;
 use aviso_core::auth::ReceiverAuth;
+use aviso_core::model::EndpointOwner;
 use aviso_core::model::{ApiKey, KeyScope};
 use aviso_core::signing::SigningSecret;
 use aviso_core::{EndpointId, KeyId, TenantId};
@@ -117,18 +118,18 @@ pub async fn endpoints_round_trip_update_and_pages(db: Db) {
     ep.secrets.previous_expires_at = Some(at(1_000));
     let created = db.create_endpoint(ep.clone()).await.unwrap();
     assert_eq!(created, ep);
-    let read = db.get_endpoint(&t.id, &ep.id).await.unwrap();
+    let read = db.get_endpoint(&ow(&t.id), &ep.id).await.unwrap();
     assert_eq!(read, ep, "stored in full, auth not redacted");
     assert!(matches!(read.spec.auth, ReceiverAuth::Bearer { .. }));
     assert_eq!(db.get_endpoint_by_id(&ep.id).await.unwrap(), ep);
-    assert_not_found(db.get_endpoint(&other.id, &ep.id).await);
+    assert_not_found(db.get_endpoint(&ow(&other.id), &ep.id).await);
     assert_not_found(db.get_endpoint_by_id(&EndpointId::new()).await);
     assert!(db
         .create_endpoint(endpoint_value(&t, spec(&[])))
         .await
         .is_ok());
     let mut orphan = endpoint_value(&t, spec(&[]));
-    orphan.tenant = TenantId::new();
+    orphan.owner = EndpointOwner::Tenant(TenantId::new());
     assert!(
         db.create_endpoint(orphan).await.is_err(),
         "endpoint of a missing tenant"
@@ -138,7 +139,10 @@ pub async fn endpoints_round_trip_update_and_pages(db: Db) {
         endpoint(&db, &t, &[]).await;
     }
     endpoint(&db, &other, &[]).await;
-    let all = db.list_endpoints(&t.id, page(None, 100)).await.unwrap();
+    let all = db
+        .list_endpoints(&ow(&t.id), page(None, 100))
+        .await
+        .unwrap();
     assert_eq!(all.items.len(), 5);
     assert!(all.next.is_none());
     let ids: Vec<_> = all.items.iter().map(|e| e.id.clone()).collect();
@@ -148,9 +152,9 @@ pub async fn endpoints_round_trip_update_and_pages(db: Db) {
         s
     };
     assert_eq!(ids, sorted, "ordered by id");
-    let p1 = db.list_endpoints(&t.id, page(None, 3)).await.unwrap();
+    let p1 = db.list_endpoints(&ow(&t.id), page(None, 3)).await.unwrap();
     let p2 = db
-        .list_endpoints(&t.id, page(p1.next.clone(), 3))
+        .list_endpoints(&ow(&t.id), page(p1.next.clone(), 3))
         .await
         .unwrap();
     assert!(p1.next.is_some() && p2.next.is_none());
@@ -173,15 +177,15 @@ pub async fn endpoints_round_trip_update_and_pages(db: Db) {
     assert_eq!(stored.created_at, at(0), "created_at is kept");
     changed.created_at = at(0);
     assert_eq!(stored, changed);
-    assert_eq!(db.get_endpoint(&t.id, &ep.id).await.unwrap(), changed);
+    assert_eq!(db.get_endpoint(&ow(&t.id), &ep.id).await.unwrap(), changed);
     let mut foreign = changed.clone();
-    foreign.tenant = other.id.clone();
+    foreign.owner = EndpointOwner::Tenant(other.id.clone());
     assert_not_found(db.update_endpoint(foreign).await);
 
-    assert_not_found(db.delete_endpoint(&other.id, &ep.id).await);
-    db.delete_endpoint(&t.id, &ep.id).await.unwrap();
-    assert_not_found(db.get_endpoint(&t.id, &ep.id).await);
-    assert_not_found(db.delete_endpoint(&t.id, &ep.id).await);
+    assert_not_found(db.delete_endpoint(&ow(&other.id), &ep.id).await);
+    db.delete_endpoint(&ow(&t.id), &ep.id).await.unwrap();
+    assert_not_found(db.get_endpoint(&ow(&t.id), &ep.id).await);
+    assert_not_found(db.delete_endpoint(&ow(&t.id), &ep.id).await);
 }
 
 pub async fn api_keys(db: Db) {
@@ -241,28 +245,28 @@ pub async fn tenants_cannot_see_each_other(db: Db) {
         .await
         .unwrap();
 
-    assert_not_found(db.get_endpoint(&b.id, &ep.id).await);
+    assert_not_found(db.get_endpoint(&ow(&b.id), &ep.id).await);
     assert_not_found(db.get_event(&b.id, &p.event.id).await);
-    assert_not_found(db.get_delivery(&b.id, &d.id).await);
+    assert_not_found(db.get_delivery(&ow(&b.id), &d.id).await);
     assert_not_found(
-        db.list_deliveries(&b.id, &ep.id, None, page(None, 10))
+        db.list_deliveries(&ow(&b.id), &ep.id, any(), page(None, 10))
             .await,
     );
-    assert_not_found(db.resend_delivery(&b.id, &d.id, at(2)).await);
+    assert_not_found(db.resend_delivery(&ow(&b.id), &d.id, at(2)).await);
     assert!(db
         .list_events(&b.id, Default::default())
         .await
         .unwrap()
         .is_empty());
     assert!(db
-        .list_endpoints(&b.id, page(None, 10))
+        .list_endpoints(&ow(&b.id), page(None, 10))
         .await
         .unwrap()
         .items
         .is_empty());
     // The owner still sees everything.
     assert_eq!(db.get_event(&a.id, &p.event.id).await.unwrap().1.len(), 1);
-    assert_eq!(db.get_delivery(&a.id, &d.id).await.unwrap().1.len(), 1);
+    assert_eq!(db.get_delivery(&ow(&a.id), &d.id).await.unwrap().1.len(), 1);
 }
 
 pub async fn delete_tenant_cascades(db: Db) {
@@ -303,7 +307,7 @@ pub async fn delete_tenant_cascades(db: Db) {
     assert_not_found(db.get_endpoint_by_id(&ep.id).await);
     assert_eq!(db.find_api_key(&"dd".repeat(32)).await.unwrap(), None);
     assert_not_found(db.get_event(&gone.id, &p.event.id).await);
-    assert_not_found(db.get_delivery(&gone.id, &p.deliveries[0].id).await);
+    assert_not_found(db.get_delivery(&ow(&gone.id), &p.deliveries[0].id).await);
     assert!(db
         .list_events(&gone.id, Default::default())
         .await

@@ -58,14 +58,17 @@ pub async fn purge_removes_old_finished_work_only(db: Db) {
 
     for gone in [&old_ok, &old_failed] {
         assert_not_found(db.get_event(&t.id, &gone.event.id).await);
-        assert_not_found(db.get_delivery(&t.id, &dlv(gone)).await);
+        assert_not_found(db.get_delivery(&ow(&t.id), &dlv(gone)).await);
     }
     assert_not_found(db.get_event(&quiet.id, &old_quiet.event.id).await);
     let (_, ds) = db.get_event(&t.id, &old_pending.event.id).await.unwrap();
     assert_eq!(ds.len(), 1, "a pending delivery keeps its event");
-    let (_, attempts) = db.get_delivery(&t.id, &dlv(&old_pending)).await.unwrap();
+    let (_, attempts) = db
+        .get_delivery(&ow(&t.id), &dlv(&old_pending))
+        .await
+        .unwrap();
     assert_eq!(attempts.len(), 1, "and its attempts");
-    let (_, attempts) = db.get_delivery(&t.id, &dlv(&new_ok)).await.unwrap();
+    let (_, attempts) = db.get_delivery(&ow(&t.id), &dlv(&new_ok)).await.unwrap();
     assert_eq!(attempts.len(), 1, "newer work stays whole");
     let feed = db
         .list_events(

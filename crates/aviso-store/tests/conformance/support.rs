@@ -2,14 +2,14 @@
 
 use aviso_core::auth::ReceiverAuth;
 use aviso_core::model::{
-    Attempt, AttemptError, DeliveryStatus, Endpoint, EndpointSecrets, EndpointSpec, EventType,
-    NewEvent, Tenant,
+    Attempt, AttemptError, DeliveryStatus, Endpoint, EndpointOwner, EndpointSecrets, EndpointSpec,
+    EventType, NewEvent, Owner, Tenant,
 };
 use aviso_core::name::{EventTypeName, EventTypePattern};
 use aviso_core::signing::SigningSecret;
 use aviso_core::url::EndpointUrl;
 use aviso_core::{AttemptId, DeliveryId, EventId, TenantId, Timestamp};
-use aviso_store::{AttemptOutcome, NextStep, PageRequest, Store, StoreError};
+use aviso_store::{AttemptOutcome, DeliveryFilter, NextStep, PageRequest, Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -27,6 +27,24 @@ pub struct Backend {
 /// A fixed point in time plus `ms`.
 pub fn at(ms: i64) -> Timestamp {
     Timestamp(1_767_225_600_000 + ms)
+}
+
+/// A tenant as an owner.
+pub fn ow(t: &TenantId) -> Owner {
+    Owner::Tenant(t.clone())
+}
+
+/// No delivery filter.
+pub fn any() -> DeliveryFilter {
+    DeliveryFilter::default()
+}
+
+/// Deliveries of one status.
+pub fn by_status(s: DeliveryStatus) -> DeliveryFilter {
+    DeliveryFilter {
+        status: Some(s),
+        ..Default::default()
+    }
 }
 
 /// A page request.
@@ -54,6 +72,7 @@ pub async fn tenant(db: &Db, uid: &str) -> Tenant {
         id: TenantId::new(),
         uid: uid.into(),
         name: format!("Tenant {uid}"),
+        partner: None,
         metadata: json!({"tier": "gold", "n": 1}),
         created_at: at(0),
         updated_at: at(0),
@@ -82,7 +101,7 @@ pub fn spec(types: &[&str]) -> EndpointSpec {
 pub fn endpoint_value(tenant: &Tenant, spec: EndpointSpec) -> Endpoint {
     Endpoint {
         id: aviso_core::EndpointId::new(),
-        tenant: tenant.id.clone(),
+        owner: EndpointOwner::Tenant(tenant.id.clone()),
         spec,
         secrets: EndpointSecrets::new(SigningSecret::generate()),
         disabled_reason: None,
@@ -166,7 +185,7 @@ pub async fn one_delivery(db: &Db, t: &Tenant, ms: i64) -> DeliveryId {
 
 /// The delivery's current status.
 pub async fn status(db: &Db, t: &Tenant, id: &DeliveryId) -> DeliveryStatus {
-    db.get_delivery(&t.id, id).await.unwrap().0.status
+    db.get_delivery(&ow(&t.id), id).await.unwrap().0.status
 }
 
 /// Publishes one event and returns its delivery to `ep`.

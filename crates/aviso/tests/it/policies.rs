@@ -117,7 +117,7 @@ async fn fifo_order_survives_a_restart() {
     use std::time::Duration;
     let db = temp_db();
     let rx = Receiver::start_with(vec![500], Duration::ZERO).await;
-    let app = TestApp::spawn_on(&db, "").await;
+    let app = TestApp::spawn_on_file(&db, "").await;
     app.event_type("A.X").await;
     let t = app.tenant("t").await;
     app.endpoint(
@@ -140,7 +140,7 @@ async fn fifo_order_survives_a_restart() {
     app.stop().await;
     assert_eq!(rx.count(), 1, "the rest waited behind the failing head");
 
-    let _app = TestApp::spawn_on(&db, "").await;
+    let _app = TestApp::spawn_on_file(&db, "").await;
     wait_for("every event delivered", Duration::from_secs(20), || async {
         rx.count() >= 6
     })

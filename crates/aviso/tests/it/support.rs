@@ -35,11 +35,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts Aviso on a fresh database with `extra` TOML config.
     pub async fn spawn_with(extra: &str) -> Self {
-        Self::spawn_on(&temp_db(), extra).await
+        Self::spawn_on_file(&temp_db(), extra).await
     }
 
     /// Starts Aviso on the SQLite file `db` (new or left by an earlier server).
-    pub async fn spawn_on(db: &std::path::Path, extra: &str) -> Self {
+    pub async fn spawn_on_file(db: &std::path::Path, extra: &str) -> Self {
         let toml = format!(
             "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\nadmin_key = \"{ADMIN_KEY}\"\nallow_http = true\nallow_private_destinations = true\n",
             db.display()
@@ -61,6 +61,61 @@ impl TestApp {
     /// Starts Aviso with the test defaults.
     pub async fn spawn() -> Self {
         Self::spawn_with("").await
+    }
+
+    /// Starts Aviso on a database URL (e.g. a PostgreSQL test schema).
+    pub async fn spawn_on(database_url: &str) -> Self {
+        Self::spawn_with(&format!("database_url = \"{database_url}\"\n")).await
+    }
+
+    /// Sends a request with a key and extra headers; returns status, headers and JSON body.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            h,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Polls a task until it is finished; returns it.
+    pub async fn wait_task(&self, key: &str, id: &str, deadline: Duration) -> Value {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let (s, t) = self
+                .call("GET", &format!("/v1/tasks/{id}"), key, None)
+                .await;
+            assert_eq!(s, 200, "{t}");
+            if t["status"] == "succeeded" || t["status"] == "failed" {
+                return t;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "task {id} did not finish in {deadline:?}: {t}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends a request with a key; returns status and JSON body (Null if empty).
