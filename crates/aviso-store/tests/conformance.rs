@@ -53,6 +53,7 @@ macro_rules! conformance {
                 dispatching::claim_due_honours_time_claims_and_exclude,
                 dispatching::publish_claims_for_the_given_node,
                 dispatching::ordered_deliveries_are_claimed_in_turn,
+                dispatching::replayed_deliveries_join_their_line,
                 dispatching::outcomes_for_cancelled_and_deleted_deliveries,
                 deliveries::resend_rules,
                 deliveries::disabling_an_endpoint_cancels_pending,

@@ -11,7 +11,7 @@ use crate::json::to_json;
 use crate::{Result, StoreError};
 use aviso_core::model::{Endpoint, Event};
 use aviso_core::ops::{Task, TaskSpec, TaskStatus};
-use aviso_core::{DeliveryId, EndpointId, TaskId, Timestamp};
+use aviso_core::{DeliveryId, TaskId, Timestamp};
 use deadpool_postgres::GenericClient;
 
 /// One task.
@@ -127,7 +127,7 @@ async fn resend_failed_rows(c: &impl GenericClient, ids: &[String], now: Timesta
 async fn insert_deliveries(
     c: &impl GenericClient,
     events: &[&Event],
-    endpoint: &EndpointId,
+    endpoint: &Endpoint,
     now: Timestamp,
 ) -> Result<u64> {
     if events.is_empty() {
@@ -137,10 +137,10 @@ async fn insert_deliveries(
         .prepare_cached(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, \
                attempts, round_attempts, round_started_at, next_attempt_at, locked_by, created_at, \
-               updated_at) \
-             SELECT u.id, u.ev, $1, u.tenant, u.ty, 'pending', 0, 0, $2, $2, NULL, $2, $2 \
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) \
-               WITH ORDINALITY AS u(id, ev, tenant, ty, i) ORDER BY u.i",
+               updated_at, order_key) \
+             SELECT u.id, u.ev, $1, u.tenant, u.ty, 'pending', 0, 0, $2, $2, NULL, $2, $2, u.okey \
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+               WITH ORDINALITY AS u(id, ev, tenant, ty, okey, i) ORDER BY u.i",
         )
         .await
         .map_err(db_err)?;
@@ -151,9 +151,26 @@ async fn insert_deliveries(
     let evs: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let tenants: Vec<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    // Ordered endpoints: each new delivery joins its line like a published one.
+    let keys: Vec<Option<String>> = events
+        .iter()
+        .map(|e| {
+            endpoint
+                .spec
+                .ordering_key(|| serde_json::from_str(&e.payload).ok())
+        })
+        .collect();
     c.execute(
         &stmt,
-        &[&endpoint.as_str(), &now.0, &ids, &evs, &tenants, &types],
+        &[
+            &endpoint.id.as_str(),
+            &now.0,
+            &ids,
+            &evs,
+            &tenants,
+            &types,
+            &keys,
+        ],
     )
     .await
     .map_err(db_err)
@@ -287,7 +304,7 @@ pub(super) async fn step_task(
                 );
                 let events = all(c, &sql, &[&take], rows::event).await?;
                 let wanted: Vec<&Event> = events.iter().filter(|e| wants(ep, e)).collect();
-                task.queued += insert_deliveries(c, &wanted, &ep.id, now).await?;
+                task.queued += insert_deliveries(c, &wanted, ep, now).await?;
                 task.processed += take.len() as u64;
                 done = task.processed as usize >= p.len();
             }
@@ -317,7 +334,7 @@ pub(super) async fn step_task(
                 )
                 .await?;
                 let wanted: Vec<&Event> = events.iter().filter(|e| wants(ep, e)).collect();
-                task.queued += insert_deliveries(c, &wanted, &ep.id, now).await?;
+                task.queued += insert_deliveries(c, &wanted, ep, now).await?;
                 task.processed += events.len() as u64;
                 done = events.len() < batch;
                 cursor = events.last().map(|e| e.seq.to_string()).or(cursor);

@@ -8,7 +8,7 @@ use super::rows::{self, to_json, ENDPOINT_COLS, EVENT_COLS, TASK_COLS};
 use crate::{Result, StoreError};
 use aviso_core::model::{Endpoint, Event};
 use aviso_core::ops::{Task, TaskSpec, TaskStatus};
-use aviso_core::{DeliveryId, EndpointId, TaskId, Timestamp};
+use aviso_core::{DeliveryId, TaskId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// One task.
@@ -126,26 +126,31 @@ fn resend_failed_row(conn: &Connection, id: &str, now: Timestamp) -> Result<bool
     .map_err(db_err)
 }
 
-/// A new pending delivery of an event to the endpoint, unclaimed and due now.
+/// A new pending delivery of an event to the endpoint, unclaimed and due
+/// now, with its ordering key when the endpoint is ordered.
 fn insert_delivery(
     conn: &Connection,
     e: &Event,
-    endpoint: &EndpointId,
+    endpoint: &Endpoint,
     now: Timestamp,
 ) -> Result<()> {
+    let key = endpoint
+        .spec
+        .ordering_key(|| serde_json::from_str(&e.payload).ok());
     conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, attempts, \
-         round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, NULL, ?6, ?6)",
+         round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at, \
+         order_key) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, NULL, ?6, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
             DeliveryId::new().as_str(),
             e.id.as_str(),
-            endpoint.as_str(),
+            endpoint.id.as_str(),
             e.tenant.as_str(),
             e.event_type.as_str(),
-            now.0
+            now.0,
+            key
         ])
     })
     .map_err(db_err)
@@ -279,7 +284,7 @@ pub(super) fn step_task(
                         Err(e) => return Err(e),
                     };
                     if wants(ep, &e) {
-                        insert_delivery(conn, &e, &ep.id, now)?;
+                        insert_delivery(conn, &e, ep, now)?;
                         task.queued += 1;
                     }
                 }
@@ -311,7 +316,7 @@ pub(super) fn step_task(
                 )?;
                 for e in &events {
                     if wants(ep, e) {
-                        insert_delivery(conn, e, &ep.id, now)?;
+                        insert_delivery(conn, e, ep, now)?;
                         task.queued += 1;
                     }
                 }

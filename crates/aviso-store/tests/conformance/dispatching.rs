@@ -385,3 +385,47 @@ pub async fn ordered_deliveries_are_claimed_in_turn(db: Db) {
     );
     assert!(got.iter().all(|j| j.payload.contains("\"a\"")));
 }
+
+/// Deliveries a replay adds to an ordered endpoint join its lines like
+/// published ones: another node cannot take a follower while one holds the head.
+pub async fn replayed_deliveries_join_their_line(db: Db) {
+    use aviso_core::flow::DeliveryOrder;
+    use aviso_core::ops::{Task, TaskSpec};
+    let t = tenant(&db, "t").await;
+    for ms in [10, 20] {
+        let p = db
+            .publish(event(&t, "A.X", json!({ "ms": ms }), ms), None)
+            .await
+            .unwrap();
+        assert!(p.deliveries.is_empty(), "no endpoint yet");
+    }
+    let mut s = spec(&[]);
+    s.policy.ordering = DeliveryOrder::Fifo;
+    let ep = db.create_endpoint(endpoint_value(&t, s)).await.unwrap();
+    let replay = TaskSpec::Replay {
+        since: at(0),
+        until: at(100),
+    };
+    let task = Task::new(ow(&t.id), ep.id.clone(), replay, None, at(100));
+    let (task, _) = db.create_task(task).await.unwrap();
+    db.claim_task("n1", at(200), at(30_000))
+        .await
+        .unwrap()
+        .unwrap();
+    let done = db
+        .step_task(&task.id, "n1", at(200), at(30_000), 100)
+        .await
+        .unwrap();
+    assert_eq!(done.queued, 2);
+    let head = db.claim_due("n1", at(300), 1, &[]).await.unwrap();
+    assert_eq!(head.len(), 1);
+    assert!(
+        head[0].payload.contains("10"),
+        "the older event heads the line"
+    );
+    let got = db.claim_due("n2", at(300), 10, &[]).await.unwrap();
+    assert!(
+        got.is_empty(),
+        "the follower waits behind n1's head: {got:?}"
+    );
+}
