@@ -77,10 +77,9 @@ ALTER TABLE api_keys_new RENAME TO api_keys;
 CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id);
 CREATE INDEX api_keys_by_partner ON api_keys (partner_id) WHERE partner_id IS NOT NULL;
 
--- The latest event of a type (status-by-type, send-latest) and typed feeds.
-CREATE INDEX events_by_type ON events (tenant_id, event_type, seq);
--- Stats and the audit's time filters.
-CREATE INDEX deliveries_by_endpoint_time ON deliveries (endpoint_id, created_at);
+-- No new index on events or deliveries: each would slow every publish. The
+-- audit's time filters read deliveries_by_endpoint; the latest event of a
+-- type walks events_by_tenant backwards.
 
 CREATE TABLE endpoint_tests (
     id                    TEXT PRIMARY KEY NOT NULL,
