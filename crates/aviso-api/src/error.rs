@@ -127,6 +127,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::not_found("resource"),
             StoreError::Conflict(m) => Self::conflict(m),
             StoreError::Invalid(m) => Self::invalid(m),
+            StoreError::Expired(m) => Self::new(StatusCode::GONE, "expired", m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(cause = %m, "store unavailable");
                 Self::unavailable("the database is unavailable; nothing was changed, try again")

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The request cannot be stored as given; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// What was asked for is older than the retention period and was
+    /// purged, at least in part; the text says what to do.
+    #[error("{0}")]
+    Expired(String),
     /// The database cannot be reached or is overloaded; try again.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -39,6 +43,9 @@ pub enum StoreError {
     #[error("store error: {0}")]
     Other(String),
 }
+
+/// Why a feed cursor is answered `expired`.
+pub(crate) const EXPIRED_CURSOR: &str = "events after this cursor were purged: they were older than the retention period; read the feed without a cursor to continue from the oldest event kept";
 
 /// Result of a store call.
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -235,6 +235,18 @@ pub(super) async fn list_events(
     tenant: &TenantId,
     q: EventQuery,
 ) -> Result<Vec<Event>> {
+    if let Some(after) = q.after_seq {
+        let purged: i64 = one(
+            c,
+            "SELECT purged_seq FROM tenants WHERE id = $1",
+            &[&tenant.as_str()],
+            |r| rows::get(r, 0),
+        )
+        .await?;
+        if purged > after {
+            return Err(StoreError::Expired(crate::EXPIRED_CURSOR.into()));
+        }
+    }
     let any_type = q.types.is_empty() || q.types.contains(&EventTypePattern::All);
     let mut exact = Vec::new();
     let mut prefixes = Vec::new();

@@ -38,15 +38,20 @@ pub(super) async fn purge(
             "WITH gone AS ( \
                SELECT e.id FROM events e WHERE e.created_at < $1 \
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
-               ORDER BY e.created_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             DELETE FROM events WHERE id IN (SELECT id FROM gone)",
+               ORDER BY e.created_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             d AS (DELETE FROM events WHERE id IN (SELECT id FROM gone) RETURNING tenant_id, seq), \
+             m AS (UPDATE tenants t SET purged_seq = GREATEST(t.purged_seq, x.s) \
+                   FROM (SELECT tenant_id, max(seq) AS s FROM d GROUP BY tenant_id) x \
+                   WHERE t.id = x.tenant_id RETURNING 1) \
+             SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM m)",
         )
         .await
         .map_err(db_err)?;
-    let events = c
-        .execute(&stmt, &[&before.0, &limit])
+    let row = c
+        .query_one(&stmt, &[&before.0, &limit])
         .await
         .map_err(db_err)?;
+    let events = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
     Ok(Purged {
         deliveries: deliveries as u64,
         attempts: attempts as u64,

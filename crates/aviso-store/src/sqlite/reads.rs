@@ -6,7 +6,7 @@ use super::rows::{
     self, ATTEMPT_COLS, DELIVERY_COLS, ENDPOINT_COLS, EVENT_COLS, EVENT_TYPE_COLS, KEY_COLS,
     PARTNER_COLS, TENANT_COLS,
 };
-use crate::{DeliveryFilter, EventQuery, Page, PageRequest, Result};
+use crate::{DeliveryFilter, EventQuery, Page, PageRequest, Result, StoreError, EXPIRED_CURSOR};
 use aviso_core::model::{
     ApiKey, Attempt, Delivery, Endpoint, Event, EventType, Owner, Partner, Tenant,
 };
@@ -210,6 +210,17 @@ pub(super) fn list_events(
     tenant: &TenantId,
     q: EventQuery,
 ) -> Result<Vec<Event>> {
+    if let Some(after) = q.after_seq {
+        let purged: i64 = one(
+            conn,
+            "SELECT purged_seq FROM tenants WHERE id = ?1",
+            [tenant.as_str()],
+            |r| r.get(0),
+        )?;
+        if purged > after {
+            return Err(StoreError::Expired(EXPIRED_CURSOR.into()));
+        }
+    }
     let any_type = q.types.is_empty() || q.types.contains(&EventTypePattern::All);
     let mut exact = Vec::new();
     let mut prefixes = Vec::new();

@@ -84,6 +84,23 @@ pub async fn purge_removes_old_finished_work_only(db: Db) {
         feed.iter().map(|e| &e.id).collect::<Vec<_>>(),
         [&new_quiet.event.id]
     );
+    let from = |after_seq| EventQuery {
+        after_seq: Some(after_seq),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(
+        matches!(
+            db.list_events(&quiet.id, from(0)).await,
+            Err(aviso_store::StoreError::Expired(_))
+        ),
+        "a cursor before a purged event is expired"
+    );
+    let feed = db
+        .list_events(&quiet.id, from(old_quiet.event.seq))
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 1, "a cursor past every purged event reads on");
     assert_eq!(
         db.purge(at(1_000), 100).await.unwrap(),
         Purged::default(),

@@ -32,6 +32,12 @@ async fn old_finished_work_is_purged_and_answers_expired() {
         wait_delivery(&app, &t, &dlv, "succeeded").await;
         done.push((e["id"].as_str().unwrap().to_owned(), dlv));
     }
+    // A polling client that read the first event and then went away.
+    let (s, page) = app
+        .admin("GET", &format!("/v1/tenants/{t}/events?limit=1"), None)
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let stale_cursor = page["next_cursor"].as_str().unwrap().to_owned();
     let pending = app
         .publish(&t, json!({"type": "B.Y", "payload": {"n": 99}}))
         .await;
@@ -88,6 +94,18 @@ async fn old_finished_work_is_purged_and_answers_expired() {
         ids,
         [pending_id.as_str()],
         "the feed holds only what is kept"
+    );
+    let (s, b) = app
+        .admin(
+            "GET",
+            &format!("/v1/tenants/{t}/events?after={stale_cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (410, Some("expired")),
+        "{b}"
     );
 
     // A recent id that never existed is simply not found.

@@ -10,3 +10,7 @@ CREATE INDEX deliveries_ordered ON deliveries (endpoint_id, order_key, ord)
 -- Retention purges finished deliveries and then events left without any,
 -- oldest first, in batches (events_by_time exists since version 1).
 CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE status <> 'pending';
+
+-- The highest `seq` of a tenant's events purged so far: a feed cursor below
+-- it missed purged events and is answered `expired`.
+ALTER TABLE tenants ADD COLUMN purged_seq BIGINT NOT NULL DEFAULT 0;

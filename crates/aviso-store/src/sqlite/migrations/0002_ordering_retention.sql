@@ -15,3 +15,7 @@ CREATE INDEX events_by_time ON events (created_at);
 -- excluded (full lanes), instead of stepping over their due rows.
 CREATE INDEX deliveries_due_by_endpoint ON deliveries (endpoint_id, next_attempt_at)
     WHERE status = 'pending' AND locked_by IS NULL;
+
+-- The highest `seq` of a tenant's events purged so far: a feed cursor below
+-- it missed purged events and is answered `expired`.
+ALTER TABLE tenants ADD COLUMN purged_seq INTEGER NOT NULL DEFAULT 0;
