@@ -195,6 +195,14 @@ impl Lanes {
         self.lanes.values().map(|l| l.in_flight).sum()
     }
 
+    /// Sends in flight per endpoint (endpoints with none are left out).
+    pub fn in_flight_by_endpoint(&self) -> impl Iterator<Item = (&EndpointId, usize)> {
+        self.lanes
+            .iter()
+            .filter(|(_, l)| l.in_flight > 0)
+            .map(|(id, l)| (id, l.in_flight))
+    }
+
     fn remove_if_idle(&mut self, endpoint: &EndpointId) {
         if self
             .lanes

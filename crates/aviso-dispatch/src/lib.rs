@@ -12,6 +12,7 @@ mod lanes;
 mod outcomes;
 mod rate;
 mod sender;
+mod telemetry;
 mod timers;
 
 pub use config::{DispatcherConfig, SenderConfig};

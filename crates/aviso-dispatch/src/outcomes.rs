@@ -55,8 +55,12 @@ async fn write(store: &dyn Store, outcomes: Vec<AttemptOutcome>, cancel: &Cancel
     let mut pause = Duration::from_millis(50);
     let mut tries = 0;
     loop {
+        let started = std::time::Instant::now();
         match store.record_outcomes(outcomes.clone()).await {
-            Ok(()) => return,
+            Ok(()) => {
+                crate::telemetry::outcome_batch(outcomes.len(), started.elapsed().as_secs_f64());
+                return;
+            }
             Err(err) => {
                 tries += 1;
                 if cancel.is_cancelled() && tries >= SHUTDOWN_WRITE_TRIES {

@@ -46,6 +46,11 @@ impl Timers {
     }
 
     /// Room left.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Room left.
     pub fn free(&self) -> usize {
         self.cap.saturating_sub(self.heap.len())
     }

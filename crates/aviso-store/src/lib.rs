@@ -488,3 +488,18 @@ pub async fn open_with(url: &str, opts: OpenOptions) -> Result<Arc<dyn Store>> {
         ))
     }
 }
+
+/// Reports one group commit to the `metrics` facade (docs/metrics.md): its
+/// size in commands and how long it took, by backend and result.
+pub(crate) fn commit_observed(
+    backend: &'static str,
+    commands: usize,
+    started: std::time::Instant,
+    ok: bool,
+) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::histogram!("aviso_store_commit_batch_size", "backend" => backend)
+        .record(commands as f64);
+    metrics::histogram!("aviso_store_commit_seconds", "backend" => backend, "result" => result)
+        .record(started.elapsed().as_secs_f64());
+}

@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "allow_private_destinations",
     "secret_rotation_grace",
     "log_format",
+    "metrics",
     "limits",
     "delivery",
     "dispatcher",
@@ -51,6 +52,8 @@ pub struct Config {
     pub secret_rotation_grace: Dur,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// Serve Prometheus metrics at `GET /metrics`.
+    pub metrics: bool,
     /// Size caps.
     pub limits: Limits,
     /// Default delivery policy.
@@ -194,7 +197,7 @@ impl fmt::Debug for Egress {
 }
 
 /// Log output format.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.

@@ -7,3 +7,4 @@ pub mod retention;
 pub mod server;
 pub mod signals;
 pub mod tasks;
+pub mod telemetry;

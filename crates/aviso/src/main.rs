@@ -20,6 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Self-hosted webhook delivery service"
 )]
 struct Cli {
+    /// Log format of `serve` and `migrate` (overrides the `log_format` key).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -81,6 +84,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let load = |config: Option<PathBuf>| -> anyhow::Result<Config> {
+        let mut cfg = Config::load(config.as_deref())?;
+        if let Some(f) = cli.log_format {
+            cfg.log_format = f;
+        }
+        Ok(cfg)
+    };
     match cli.cmd {
         Cmd::Config {
             cmd: ConfigCmd::Defaults,
@@ -89,7 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Migrate { config } => {
-            let cfg = Config::load(config.as_deref())?;
+            let cfg = load(config)?;
             init_logs(cfg.log_format);
             server::open_store(&cfg).await?;
             println!(
@@ -99,7 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Serve { config, role } => {
-            let cfg = Config::load(config.as_deref())?;
+            let cfg = load(config)?;
             serve(match role {
                 Some(role) => cfg.with_role(role)?,
                 None => cfg,
@@ -126,6 +136,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     println!("  API:    http://{addr}/v1");
     println!("  Health: http://{addr}/healthz");
+    if cfg.metrics {
+        println!("  Metrics: http://{addr}/metrics");
+    }
     match &generated {
         Some(key) => println!("  Admin key (shown once, store it now): {key}"),
         None => println!("  Admin key: configured, or printed on first start"),

@@ -148,11 +148,20 @@ pub async fn run(
         &tracker,
         dispatch_cancel.clone(),
     );
-    let app = if cfg.role.serves_api() {
+    let mut app = if cfg.role.serves_api() {
         aviso_api::router(state)
     } else {
         aviso_api::health_router(state)
     };
+    if cfg.metrics {
+        if let Some(handle) = crate::telemetry::prometheus() {
+            app = app.merge(crate::telemetry::router(
+                handle,
+                &tracker,
+                dispatch_cancel.clone(),
+            ));
+        }
+    }
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .await;

@@ -100,12 +100,15 @@ pub async fn publish(
         "deliveries": deliveries,
     });
     if out.created {
+        metrics::counter!("aviso_events_published_total").increment(1);
+        metrics::counter!("aviso_deliveries_created_total").increment(out.deliveries.len() as u64);
         if let Some(d) = &s.dispatch {
             d.submit(out.jobs);
         }
         s.feed.published(&out.event.tenant);
         Ok((StatusCode::ACCEPTED, Json(body)).into_response())
     } else {
+        metrics::counter!("aviso_events_idempotent_replays_total").increment(1);
         Ok((
             StatusCode::ACCEPTED,
             [("idempotent-replayed", "true")],

@@ -32,6 +32,8 @@ mod shutdown;
 
 /// Most fast-path jobs taken from the ready queue per loop turn.
 const READY_BATCH: usize = 256;
+/// How often the queue and in-flight gauges are sampled.
+const GAUGE_EVERY: Duration = Duration::from_secs(1);
 /// How long aborted sends get to report back at shutdown.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
 
@@ -154,6 +156,8 @@ impl Actor {
             self.cfg.scan_interval,
         );
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut sample = tokio::time::interval(GAUGE_EVERY);
+        sample.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut ready = Vec::with_capacity(READY_BATCH);
         loop {
             let next_timer = self.timers.next_at();
@@ -167,6 +171,7 @@ impl Actor {
                 Some(id) = self.invalidate_rx.recv() => self.invalidate(id),
                 _ = self.wake.notified() => self.request_scan(),
                 _ = tick.tick() => self.request_scan(),
+                _ = sample.tick() => self.gauges().report(),
                 _ = timer, if next_timer.is_some() => self.fire_timers(),
                 _ = wakeup, if next_wakeup.is_some() => self.fire_wakeups(),
                 n = self.ready_rx.recv_many(&mut ready, READY_BATCH), if self.ready_open => {
@@ -344,6 +349,7 @@ impl Actor {
                     next = ?next,
                     "attempt finished"
                 );
+                crate::telemetry::attempt(&attempt, &next);
                 let observed = next.clone();
                 self.write_outcome(AttemptOutcome { attempt, next }).await;
                 // After the write is queued, so a disable it triggers comes after it.
@@ -363,6 +369,32 @@ impl Actor {
         // A full channel pauses the actor: back-pressure from a slow store.
         if tx.send(Write::Outcome(outcome)).await.is_err() {
             tracing::error!("outcome writer stopped; an outcome was lost");
+        }
+    }
+
+    /// The gauges of docs/metrics.md, read off the actor's state.
+    fn gauges(&self) -> crate::telemetry::Gauges {
+        let mut in_flight = [0; 3];
+        for (id, n) in self.lanes.in_flight_by_endpoint() {
+            let class = match self.health.get(id) {
+                Some(h) if h.is_open() => 2,
+                Some(h) => {
+                    let max = self
+                        .endpoints
+                        .get(id)
+                        .map_or(0, |e| e.spec.policy.max_in_flight.0);
+                    usize::from(h.limit() < f64::from(max))
+                }
+                None => 0,
+            };
+            in_flight[class] += n;
+        }
+        crate::telemetry::Gauges {
+            ready: self.ready_rx.len(),
+            lanes: self.lanes.queued(),
+            scheduled: self.timers.len(),
+            in_flight,
+            circuits_open: self.health.values().filter(|h| h.is_open()).count(),
         }
     }
 

@@ -114,7 +114,11 @@ async fn commit(pool: &Pool, leases: &Leases, mut batch: Vec<Cmd>) {
         Err(e) => return answer_all(batch, super::error::pool_err(e)),
     };
     while !batch.is_empty() {
-        match attempt(&mut conn, leases, &batch).await {
+        let started = std::time::Instant::now();
+        let size = batch.len();
+        let result = attempt(&mut conn, leases, &batch).await;
+        crate::commit_observed("postgres", size, started, result.is_ok());
+        match result {
             Ok(results) => {
                 for (cmd, res) in batch.into_iter().zip(results) {
                     let _ = cmd.reply.send(Ok(res));

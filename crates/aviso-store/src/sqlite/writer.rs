@@ -110,6 +110,8 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let size = batch.len();
         if let Err(e) = exec(&ctx.conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite writer cannot begin a transaction");
             batch.clear(); // each dropped job answers Unavailable
@@ -123,6 +125,7 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>) {
             let _ = ctx.conn.execute_batch("ROLLBACK");
             ctx.routes.clear();
         }
+        crate::commit_observed("sqlite", size, started, failure.is_none());
         for reply in replies.drain(..) {
             reply(failure.as_ref());
         }

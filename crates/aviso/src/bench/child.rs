@@ -64,17 +64,38 @@ impl Server {
     /// Spawns `exe serve` on `db` (admin key [`KEY`], http and private
     /// destinations allowed) and waits until it prints its URL.
     pub async fn start_binary(exe: &std::path::Path, db: &Db) -> anyhow::Result<Self> {
+        Self::start_binary_with(exe, db, &[], &[], None).await
+    }
+
+    /// Like [`Server::start_binary`], with extra arguments after `serve`,
+    /// extra environment (applied last, so it may override `AVISO_LOG`), and
+    /// the log (stderr) written to `log` instead of inherited.
+    pub async fn start_binary_with(
+        exe: &std::path::Path,
+        db: &Db,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
+        let stderr = match log {
+            Some(path) => {
+                Stdio::from(std::fs::File::create(path).context("creating the log file")?)
+            }
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(exe)
             .arg("serve")
+            .args(args)
             .env("AVISO_LISTEN", "127.0.0.1:0")
             .env("AVISO_DATABASE_URL", db.url())
             .env("AVISO_ADMIN_KEY", KEY)
             .env("AVISO_ALLOW_HTTP", "true")
             .env("AVISO_ALLOW_PRIVATE_DESTINATIONS", "true")
             .env("AVISO_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .context("spawning aviso serve")?;

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod failures;
 mod multinode;
+mod observability;
 mod operations;
 mod partners;
 mod policies;
