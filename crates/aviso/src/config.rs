@@ -436,6 +436,50 @@ mod tests {
         Config::from_toml(&[toml])
     }
 
+    /// Dotted keys of the defaults; `delivery.retry` is one value.
+    fn keys(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v.as_object() {
+            Some(m) if prefix != "delivery.retry" => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    keys(&key, v, out);
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_default_key_is_documented() {
+        let docs = include_str!("../../../docs/config.md");
+        let defaults: serde_json::Value = Figment::from(Toml::string(DEFAULTS)).extract().unwrap();
+        let mut all = Vec::new();
+        keys("", &defaults, &mut all);
+        // Keys the defaults show commented out (unset by default).
+        all.extend(
+            [
+                "admin_key",
+                "delivery.rate_limit",
+                "egress.proxy",
+                "egress.bind_address",
+            ]
+            .map(String::from),
+        );
+        assert!(all.len() > 30, "{all:?}");
+        for key in all {
+            let env = format!("AVISO_{}", key.to_uppercase().replace('.', "__"));
+            let row = format!("| `{key}` | `{env}` |");
+            assert!(
+                docs.contains(&row),
+                "docs/config.md lacks the row of `{key}`: {row}"
+            );
+        }
+    }
+
     #[test]
     fn postgres_urls_roles_and_leases() {
         let c = with(

@@ -2,6 +2,7 @@
 //! so integration tests can start a real server in-process.
 
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod retention;
 pub mod server;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use aviso::config::{Config, LogFormat, DEFAULTS};
-use aviso::server;
+use aviso::{cli, server};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,8 @@ enum Cmd {
     },
     /// Measure throughput and latency on this machine (see BENCHMARKS.md).
     Bench(aviso::bench::BenchArgs),
+    #[command(flatten)]
+    Api(cli::Command),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -72,10 +74,10 @@ fn init_logs(format: LogFormat) {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let Cli { log_format, cmd } = Cli::parse();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match rt.block_on(run(log_format, cmd)) {
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -83,20 +85,22 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command; returns the exit code (API commands have several, see
+/// docs/cli.md).
+async fn run(log_format: Option<LogFormat>, cmd: Cmd) -> anyhow::Result<u8> {
     let load = |config: Option<PathBuf>| -> anyhow::Result<Config> {
         let mut cfg = Config::load(config.as_deref())?;
-        if let Some(f) = cli.log_format {
+        if let Some(f) = log_format {
             cfg.log_format = f;
         }
         Ok(cfg)
     };
-    match cli.cmd {
+    match cmd {
         Cmd::Config {
             cmd: ConfigCmd::Defaults,
         } => {
             print!("{DEFAULTS}");
-            Ok(())
+            Ok(0)
         }
         Cmd::Migrate { config } => {
             let cfg = load(config)?;
@@ -106,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "database {} is up to date",
                 aviso_store::display_url(&cfg.database_url)
             );
-            Ok(())
+            Ok(0)
         }
         Cmd::Serve { config, role } => {
             let cfg = load(config)?;
@@ -115,8 +119,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => cfg,
             })
             .await
+            .map(|()| 0)
         }
-        Cmd::Bench(args) => aviso::bench::run(args).await.map(drop),
+        Cmd::Bench(args) => aviso::bench::run(args).await.map(|_| 0),
+        Cmd::Api(call) => Ok(cli::run(call).await),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod api;
 mod bench;
+mod cli;
 mod cluster;
 mod contracts;
 mod crash;
