@@ -7,7 +7,10 @@ pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod openapi;
 mod routes;
+
+pub use routes::table as route_table;
 pub mod scope;
 mod views;
 
@@ -101,7 +104,7 @@ impl ApiState {
 
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
-    layered(routes::router(), state)
+    layered(routes::router(), state).merge(openapi::router())
 }
 
 /// Only `/healthz` and `/readyz`: the HTTP surface of a worker node.

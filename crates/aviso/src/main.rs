@@ -141,6 +141,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         cfg.role
     );
     println!("  API:    http://{addr}/v1");
+    if cfg.role.serves_api() {
+        println!("  Docs:   http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
+    }
     println!("  Health: http://{addr}/healthz");
     if cfg.metrics {
         println!("  Metrics: http://{addr}/metrics");

@@ -57,6 +57,30 @@ pub(crate) fn window(
 /// `GET …/endpoints/{ep}/deliveries`: newest first. Pages are keyed by
 /// delivery id, so they neither repeat nor skip rows while new ones arrive
 /// (new rows appear on a fresh first page).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/deliveries",
+    tag = "audit",
+    operation_id = "deliveries_list",
+    summary = "An endpoint's deliveries, newest first, with filters",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)"),
+        ("status" = Option<String>, Query, description = "pending, succeeded, failed or cancelled"),
+        ("event_type" = Option<String>, Query, description = "Only this event type"),
+        ("since" = Option<String>, Query, description = "Created at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Created before (RFC 3339)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of deliveries", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     sc: Scope,
@@ -112,6 +136,25 @@ fn parse_id(id: &str) -> ApiResult<DeliveryId> {
 
 /// `GET …/deliveries/{dlv}`: with every attempt (time, duration, status or
 /// error class, response headers, capped body snippet).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/deliveries/{dlv}",
+    tag = "audit",
+    operation_id = "deliveries_show",
+    summary = "Get a delivery with every attempt",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("dlv" = String, Path, description = "Delivery id (`dlv_…`)")
+    ),
+    responses(
+        (status = 200, description = "The delivery", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 410, description = "Purged by retention (`expired`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     sc: Scope,
@@ -125,6 +168,29 @@ pub async fn show(
 
 /// `POST …/deliveries/{dlv}/resend`: a finished delivery goes out again, due now.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, delivery = %p.dlv))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/deliveries/{dlv}/resend",
+    tag = "operations",
+    operation_id = "deliveries_resend",
+    summary = "Resend one delivery now",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("dlv" = String, Path, description = "Delivery id (`dlv_…`)")
+    ),
+    responses(
+        (status = 202, description = "The delivery, pending again", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn resend(
     State(s): State<ApiState>,
     sc: Scope,
@@ -163,6 +229,24 @@ pub struct EventRef {
 /// `GET …/endpoints/{ep}/status-by-type`: for each catalogue type the
 /// endpoint subscribes to (and each tenant it covers), the latest event and
 /// its delivery status.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/status-by-type",
+    tag = "audit",
+    operation_id = "deliveries_status_by_type",
+    summary = "Per subscribed type, its latest event and that delivery's status",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    responses(
+        (status = 200, description = "One entry per type", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn status_by_type(
     State(s): State<ApiState>,
     sc: Scope,
@@ -198,6 +282,26 @@ pub struct StatsArgs {
 }
 
 /// `GET …/endpoints/{ep}/stats`: counts of deliveries created in the window, by status.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/stats",
+    tag = "audit",
+    operation_id = "deliveries_stats",
+    summary = "Delivery counts by status in a time window",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)"),
+        ("since" = Option<String>, Query, description = "Window start (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Window end (RFC 3339)")
+    ),
+    responses(
+        (status = 200, description = "Counts by status", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn stats(
     State(s): State<ApiState>,
     sc: Scope,

@@ -196,6 +196,29 @@ pub(crate) async fn load(s: &ApiState, sc: &Scope, ep: &str) -> ApiResult<Endpoi
 
 /// `POST …/endpoints`: answers with the signing secret.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints",
+    tag = "endpoints",
+    operation_id = "endpoints_create",
+    summary = "Create an endpoint (the answer holds its signing secret)",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 201, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     sc: Scope,
@@ -218,6 +241,25 @@ pub async fn create(
 }
 
 /// `GET …/endpoints`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints",
+    tag = "endpoints",
+    operation_id = "endpoints_list",
+    summary = "List endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of endpoints", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     sc: Scope,
@@ -229,6 +271,24 @@ pub async fn list(
 }
 
 /// `GET …/endpoints/{ep}`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}",
+    tag = "endpoints",
+    operation_id = "endpoints_show",
+    summary = "Get an endpoint",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     sc: Scope,
@@ -263,6 +323,30 @@ async fn save(
 
 /// `PUT …/endpoints/{ep}`: replaces the configuration; the secret stays.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}",
+    tag = "endpoints",
+    operation_id = "endpoints_replace",
+    summary = "Replace an endpoint configuration (the secret stays)",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn replace(
     State(s): State<ApiState>,
     sc: Scope,
@@ -275,6 +359,30 @@ pub async fn replace(
 
 /// `PATCH …/endpoints/{ep}`: changes only the fields given (`policy` field by field).
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}",
+    tag = "endpoints",
+    operation_id = "endpoints_update",
+    summary = "Change some fields of an endpoint",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn update(
     State(s): State<ApiState>,
     sc: Scope,
@@ -317,6 +425,24 @@ pub async fn update(
 
 /// `DELETE …/endpoints/{ep}`: with its deliveries.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}",
+    tag = "endpoints",
+    operation_id = "endpoints_delete",
+    summary = "Delete an endpoint and its deliveries",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn delete(
     State(s): State<ApiState>,
     sc: Scope,
@@ -334,6 +460,24 @@ pub async fn delete(
 }
 
 /// `GET …/endpoints/{ep}/secret`: the current signing secret.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/secret",
+    tag = "endpoints",
+    operation_id = "endpoints_secret",
+    summary = "Reveal the signing secret",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    responses(
+        (status = 200, description = "The secret", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn secret(
     State(s): State<ApiState>,
     sc: Scope,
@@ -357,6 +501,30 @@ pub struct Rotate {
 
 /// `POST …/endpoints/{ep}/secret/rotate`: new secret; the old one signs too during the grace period.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/secret/rotate",
+    tag = "endpoints",
+    operation_id = "endpoints_rotate_secret",
+    summary = "Rotate the signing secret (both sign during the grace period)",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The new secret", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn rotate_secret(
     State(s): State<ApiState>,
     sc: Scope,

@@ -67,6 +67,26 @@ fn check(description: &str, group: Option<&str>, schema: Option<&Value>) -> ApiR
 
 /// `POST /v1/event-types`.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/event-types",
+    tag = "event types",
+    operation_id = "event_types_create",
+    summary = "Add an event type (admin)",
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 201, description = "The event type", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     p: Principal,
@@ -90,6 +110,24 @@ pub async fn create(
 }
 
 /// `GET /v1/event-types`.
+#[utoipa::path(
+    get,
+    path = "/v1/event-types",
+    tag = "event types",
+    operation_id = "event_types_list",
+    summary = "List the event-type catalogue",
+    params(
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of event types", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     _p: Principal,
@@ -108,6 +146,23 @@ async fn load(s: &ApiState, name: &str) -> ApiResult<EventType> {
 }
 
 /// `GET /v1/event-types/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1/event-types/{name}",
+    tag = "event types",
+    operation_id = "event_types_show",
+    summary = "Get an event type",
+    params(
+        ("name" = String, Path, description = "Event type name")
+    ),
+    responses(
+        (status = 200, description = "The event type", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     _p: Principal,
@@ -118,6 +173,29 @@ pub async fn show(
 
 /// `PATCH /v1/event-types/{name}`.
 #[tracing::instrument(skip_all, fields(name = %name))]
+#[utoipa::path(
+    patch,
+    path = "/v1/event-types/{name}",
+    tag = "event types",
+    operation_id = "event_types_update",
+    summary = "Change an event type (admin)",
+    params(
+        ("name" = String, Path, description = "Event type name")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The event type", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn update(
     State(s): State<ApiState>,
     p: Principal,
@@ -153,6 +231,23 @@ pub async fn update(
 }
 
 /// `DELETE /v1/event-types/{name}`: archives the type (events keep referring to it).
+#[utoipa::path(
+    delete,
+    path = "/v1/event-types/{name}",
+    tag = "event types",
+    operation_id = "event_types_archive",
+    summary = "Archive an event type (admin)",
+    params(
+        ("name" = String, Path, description = "Event type name")
+    ),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn archive(
     State(s): State<ApiState>,
     p: Principal,

@@ -58,6 +58,29 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 /// `POST …/events`: validates, routes and commits the event with all its
 /// deliveries in one transaction, then hands them to the dispatcher.
 #[tracing::instrument(skip_all, fields(tenant = %t, event_type, event))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events",
+    tag = "events",
+    operation_id = "events_publish",
+    summary = "Publish an event (202 once committed with its deliveries)",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 202, description = "The event and its deliveries", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn publish(
     State(s): State<ApiState>,
     p: Principal,
@@ -138,6 +161,28 @@ const RECHECK: Duration = Duration::from_millis(500);
 /// `GET …/events`: the tenant's events in commit order. `next_cursor` is
 /// always given, so a poller keeps it and asks again later. With `wait`, an
 /// empty answer waits until something arrives or the time is up.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events",
+    tag = "events",
+    operation_id = "events_list",
+    summary = "The polling feed: events after a cursor, in commit order; `wait` long-polls",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("after" = Option<String>, Query, description = "Cursor: events committed after it"),
+        ("types" = Option<String>, Query, description = "Comma-separated event types"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("wait" = Option<String>, Query, description = "Long poll: with nothing new, wait up to this long (e.g. `30s`, at most `60s`)")
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 410, description = "Purged by retention (`expired`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     p: Principal,
@@ -225,6 +270,25 @@ async fn read_or_wait(
 }
 
 /// `GET …/events/{evt}`: with its deliveries.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events/{evt}",
+    tag = "events",
+    operation_id = "events_show",
+    summary = "Get an event with its deliveries",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("evt" = String, Path, description = "Event id (`evt_…`)")
+    ),
+    responses(
+        (status = 200, description = "The event", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 410, description = "Purged by retention (`expired`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     p: Principal,

@@ -7,11 +7,32 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "health_healthz",
+    summary = "Liveness: the process answers",
+    responses(
+        (status = 200, description = "Alive", body = crate::openapi::Resource)
+    )
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The process can reach its database.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "health_readyz",
+    summary = "Readiness: the database answers",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Resource),
+        (status = 503, description = "Not ready", body = crate::openapi::Resource)
+    )
+)]
 pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),

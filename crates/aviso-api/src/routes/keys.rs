@@ -29,6 +29,26 @@ pub struct CreateKey {
 
 /// `POST /v1/api-keys` (admin).
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "keys",
+    operation_id = "keys_create",
+    summary = "Create a tenant or partner key (admin); the key is shown once",
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 201, description = "The key", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     p: Principal,
@@ -89,6 +109,23 @@ pub async fn create(
 }
 
 /// `DELETE /v1/api-keys/{key}` (admin): revokes at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{key}",
+    tag = "keys",
+    operation_id = "keys_delete",
+    summary = "Revoke a key (admin)",
+    params(
+        ("key" = String, Path, description = "Key id (`key_…`)")
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn delete(
     State(s): State<ApiState>,
     p: Principal,

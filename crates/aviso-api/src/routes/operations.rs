@@ -74,6 +74,30 @@ async fn test_payload(
 /// as deliveries (destination guard, receiver auth, signing, success rule);
 /// the outcome is answered and recorded. No retries.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/test",
+    tag = "operations",
+    operation_id = "operations_test",
+    summary = "Send one test request now; the result is in the answer and recorded",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The test send and its attempt", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn test(
     State(s): State<ApiState>,
     sc: Scope,
@@ -116,6 +140,26 @@ pub async fn test(
 }
 
 /// `GET …/endpoints/{ep}/tests`: recorded test sends, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/tests",
+    tag = "operations",
+    operation_id = "operations_tests",
+    summary = "Recorded test sends, newest first",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of test sends", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn tests(
     State(s): State<ApiState>,
     sc: Scope,
@@ -195,6 +239,30 @@ pub struct ResendFailedInput {
 
 /// `POST …/endpoints/{ep}/resend-failed`: every failed delivery goes out again.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/resend-failed",
+    tag = "operations",
+    operation_id = "operations_resend_failed",
+    summary = "Resend every failed delivery (or the latest per type) in the background",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn resend_failed(
     State(s): State<ApiState>,
     sc: Scope,
@@ -216,6 +284,30 @@ pub struct SendLatestInput {}
 /// `POST …/endpoints/{ep}/send-latest`: the latest event of every subscribed
 /// type (of every covered tenant) is sent again.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/send-latest",
+    tag = "operations",
+    operation_id = "operations_send_latest",
+    summary = "Send the latest event of every subscribed type again, in the background",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn send_latest(
     State(s): State<ApiState>,
     sc: Scope,
@@ -240,6 +332,30 @@ pub struct ReplayInput {
 /// `POST …/endpoints/{ep}/replay`: every event in the window that matches
 /// the endpoint, including those published before it existed.
 #[tracing::instrument(skip_all, fields(owner = %sc.owner, endpoint = %p.ep))]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{ep}/replay",
+    tag = "operations",
+    operation_id = "operations_replay",
+    summary = "Send every matching event of a time window, in the background",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
+        ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn replay(
     State(s): State<ApiState>,
     sc: Scope,
@@ -265,6 +381,23 @@ pub struct TaskPath {
 }
 
 /// `GET /v1/tasks/{task}`: progress; only the endpoint's owner (or the admin) sees it.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{task}",
+    tag = "operations",
+    operation_id = "operations_show_task",
+    summary = "Progress of a bulk operation",
+    params(
+        ("task" = String, Path, description = "Task id (`tsk_…`)")
+    ),
+    responses(
+        (status = 200, description = "The task", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show_task(
     State(s): State<ApiState>,
     p: Principal,

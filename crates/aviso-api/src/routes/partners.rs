@@ -25,6 +25,26 @@ pub struct CreatePartner {
 
 /// `POST /v1/partners` (admin).
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/partners",
+    tag = "partners",
+    operation_id = "partners_create",
+    summary = "Create a partner (admin)",
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 201, description = "The partner", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     p: Principal,
@@ -47,6 +67,24 @@ pub async fn create(
 }
 
 /// `GET /v1/partners`: all of them for the admin, its own for a partner key.
+#[utoipa::path(
+    get,
+    path = "/v1/partners",
+    tag = "partners",
+    operation_id = "partners_list",
+    summary = "List partners (a partner key sees itself)",
+    params(
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of partners", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     p: Principal,
@@ -74,6 +112,23 @@ pub struct PartnerPath {
 }
 
 /// `GET /v1/partners/{partner}`.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{partner}",
+    tag = "partners",
+    operation_id = "partners_show",
+    summary = "Get a partner",
+    params(
+        ("partner" = String, Path, description = "Partner id (`par_…`)")
+    ),
+    responses(
+        (status = 200, description = "The partner", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     p: Principal,

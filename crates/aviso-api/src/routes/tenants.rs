@@ -61,6 +61,26 @@ fn check(t: &Tenant) -> ApiResult<()> {
 
 /// `POST /v1/tenants` (admin, or a partner key for its own tenants).
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    tag = "tenants",
+    operation_id = "tenants_create",
+    summary = "Create a tenant",
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 201, description = "The tenant", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     p: Principal,
@@ -99,6 +119,25 @@ pub async fn create(
 
 /// `GET /v1/tenants`: all of them for the admin, its own for a tenant key,
 /// the partner's for a partner key.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    tag = "tenants",
+    operation_id = "tenants_list",
+    summary = "List tenants (admin: all; partner key: its own)",
+    params(
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 250 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "A page of tenants", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(s): State<ApiState>,
     p: Principal,
@@ -126,6 +165,23 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{tenant}` (id or uid).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    operation_id = "tenants_show",
+    summary = "Get a tenant",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
+    ),
+    responses(
+        (status = 200, description = "The tenant", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn show(
     State(s): State<ApiState>,
     p: Principal,
@@ -136,6 +192,29 @@ pub async fn show(
 
 /// `PATCH /v1/tenants/{tenant}` (admin).
 #[tracing::instrument(skip_all, fields(tenant = %t))]
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    operation_id = "tenants_update",
+    summary = "Change a tenant",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
+    ),
+    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    responses(
+        (status = 200, description = "The tenant", body = crate::openapi::Resource),
+        (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Conflict with the current state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over `limits.max_body_bytes`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Body is not `application/json`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid field (`field` names it)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn update(
     State(s): State<ApiState>,
     p: Principal,
@@ -168,6 +247,23 @@ pub async fn update(
 
 /// `DELETE /v1/tenants/{tenant}` (admin): the tenant and everything it owns.
 #[tracing::instrument(skip_all, fields(tenant = %t))]
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    operation_id = "tenants_delete",
+    summary = "Delete a tenant and everything it owns",
+    params(
+        ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached; nothing changed", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn delete(
     State(s): State<ApiState>,
     p: Principal,

@@ -10,6 +10,7 @@ mod delivery;
 mod failures;
 mod multinode;
 mod observability;
+mod openapi;
 mod operations;
 mod partners;
 mod policies;
