@@ -92,6 +92,33 @@ pub fn hash_key(key: &str) -> String {
         .collect()
 }
 
+/// A request made inside this process on behalf of a caller already
+/// authenticated another way (the web portal's session, the admin console's
+/// login): the API treats it as that principal. Only code in this process can
+/// put it on a request; nothing from the network becomes a request extension.
+#[derive(Clone, Debug)]
+pub struct Acting(pub Principal);
+
+/// The principal of an API key, or 401.
+pub async fn principal_of_key(state: &ApiState, key: &str) -> ApiResult<Principal> {
+    let hash = hash_key(key);
+    if state.cfg.admin_key_hash.as_deref() == Some(hash.as_str()) {
+        return Ok(Principal::Admin);
+    }
+    if let Some(p) = state.keys.get(&hash) {
+        return Ok(p);
+    }
+    let found = state.store.find_api_key(&hash).await?;
+    let principal = match found.map(|k| k.scope) {
+        Some(KeyScope::Admin) => Principal::Admin,
+        Some(KeyScope::Tenant(t)) => Principal::Tenant(t),
+        Some(KeyScope::Partner(p)) => Principal::Partner(p),
+        None => return Err(ApiError::unauthorized("unknown API key")),
+    };
+    state.keys.insert(hash, principal.clone());
+    Ok(principal)
+}
+
 impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
@@ -99,6 +126,9 @@ impl FromRequestParts<ApiState> for Principal {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(Acting(p)) = parts.extensions.get::<Acting>() {
+            return Ok(p.clone());
+        }
         let header = parts
             .headers
             .get(http::header::AUTHORIZATION)
@@ -114,22 +144,7 @@ impl FromRequestParts<ApiState> for Principal {
             .ok_or_else(|| {
                 ApiError::unauthorized("Authorization header must be `Bearer <api key>`")
             })?;
-        let hash = hash_key(key);
-        if state.cfg.admin_key_hash.as_deref() == Some(hash.as_str()) {
-            return Ok(Self::Admin);
-        }
-        if let Some(p) = state.keys.get(&hash) {
-            return Ok(p);
-        }
-        let found = state.store.find_api_key(&hash).await?;
-        let principal = match found.map(|k| k.scope) {
-            Some(KeyScope::Admin) => Self::Admin,
-            Some(KeyScope::Tenant(t)) => Self::Tenant(t),
-            Some(KeyScope::Partner(p)) => Self::Partner(p),
-            None => return Err(ApiError::unauthorized("unknown API key")),
-        };
-        state.keys.insert(hash, principal.clone());
-        Ok(principal)
+        principal_of_key(state, key).await
     }
 }
 

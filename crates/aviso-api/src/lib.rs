@@ -9,6 +9,7 @@ pub mod extract;
 pub mod feed;
 pub mod openapi;
 mod routes;
+pub mod signed;
 
 pub use routes::table as route_table;
 pub mod scope;
@@ -38,6 +39,11 @@ pub struct ApiConfig {
     pub admin_key_hash: Option<String>,
     /// How long finished work is kept: older records answer 410 `expired`.
     pub retention: Dur,
+    /// Signs portal links and the web pages' sessions.
+    pub signer: signed::Signer,
+    /// The address browsers reach Aviso at (`portal.public_url`), for
+    /// absolute portal links; `None`: from the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// Shared state of every handler.

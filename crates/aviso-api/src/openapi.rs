@@ -106,6 +106,7 @@ pub struct ErrorDetail {
         routes::operations::replay,
         routes::deliveries::show,
         routes::deliveries::resend,
+        routes::portal_link::create,
     ),
     components(schemas(ErrorBody, ErrorDetail, Resource)),
     modifiers(&BearerKeys, &PartnerCopies),

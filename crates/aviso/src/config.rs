@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "role",
     "postgres",
     "retention",
+    "portal",
 ];
 
 /// The whole configuration.
@@ -72,6 +73,56 @@ pub struct Config {
     /// How long finished work is kept.
     #[serde(default)]
     pub retention: Retention,
+    /// The web pages: tenant portal and admin console.
+    #[serde(default)]
+    pub portal: PortalSettings,
+}
+
+/// `[portal]`: the tenant portal (`/portal`) and admin console (`/admin`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// Serve `/portal` and `/admin`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Signs portal links and page sessions. Unset: derived from `admin_key`
+    /// when that is configured, else random per process.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Where browsers reach Aviso, for absolute portal links.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long a portal or admin session lasts after sign-in.
+    #[serde(default = "eight_hours")]
+    pub session_ttl: Dur,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secret: None,
+            public_url: None,
+            session_ttl: eight_hours(),
+        }
+    }
+}
+
+impl PortalSettings {
+    /// The token signer: from `secret`, else from the admin key, else random
+    /// (the second element says which, for the start-up log).
+    pub fn signer(&self, admin_key: Option<&str>) -> (aviso_api::signed::Signer, &'static str) {
+        use aviso_api::signed::Signer;
+        match (&self.secret, admin_key) {
+            (Some(s), _) => (Signer::from_secret(s), "portal.secret"),
+            (None, Some(k)) => (Signer::from_secret(&format!("admin-key:{k}")), "admin_key"),
+            (None, None) => (Signer::random(), "random"),
+        }
+    }
+}
+
+fn eight_hours() -> Dur {
+    Dur::from_secs(8 * 3600)
 }
 
 /// `[retention]`: finished work older than `period` is purged in the background.
@@ -408,6 +459,22 @@ impl Config {
         let d = &self.dispatcher;
         if d.circuit_probe_interval.get().is_zero() {
             anyhow::bail!("invalid config key `dispatcher.circuit_probe_interval`: more than 0s");
+        }
+        if let Some(u) = &self.portal.public_url {
+            let ok = url::Url::parse(u).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none()
+            });
+            if !ok {
+                anyhow::bail!(
+                    "invalid config key `portal.public_url`: use an http:// or https:// URL without a query, e.g. https://hooks.example.com"
+                );
+            }
+        }
+        if self.portal.secret.as_deref().is_some_and(|s| s.len() < 16) {
+            anyhow::bail!("invalid config key `portal.secret`: use at least 16 characters");
+        }
+        if self.portal.session_ttl.get().as_secs() < 60 {
+            anyhow::bail!("invalid config key `portal.session_ttl`: at least 1m");
         }
         let r = &self.retention;
         if r.period.get().is_zero() || r.every.get().is_zero() || r.batch == 0 {

@@ -143,6 +143,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("  API:    http://{addr}/v1");
     if cfg.role.serves_api() {
         println!("  Docs:   http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
+        if cfg.portal.enabled {
+            println!(
+                "  Portal: http://{addr}/portal  (enter through POST /v1/tenants/{{t}}/portal-link)"
+            );
+            println!("  Admin:  http://{addr}/admin  (sign in with the admin key)");
+        }
     }
     println!("  Health: http://{addr}/healthz");
     if cfg.metrics {

@@ -78,6 +78,17 @@ fn dispatcher_config(cfg: &Config, node_id: String) -> DispatcherConfig {
     }
 }
 
+/// The signer of portal links and page sessions (see `[portal]`).
+fn portal_signer(cfg: &Config) -> aviso_api::signed::Signer {
+    let (signer, from) = cfg.portal.signer(cfg.admin_key.as_deref());
+    if from == "random" {
+        tracing::info!(
+            "portal links and sessions are signed with a key of this process: they end when it stops; set portal.secret to keep them across restarts and nodes"
+        );
+    }
+    signer
+}
+
 /// Runs API and dispatcher (as `cfg.role` says) on `listener` until `cancel` fires, then stops
 /// taking requests, lets in-flight deliveries finish within the grace period,
 /// flushes outcomes, and returns.
@@ -116,6 +127,8 @@ pub async fn run(
         secret_rotation_grace: cfg.secret_rotation_grace,
         admin_key_hash: cfg.admin_key.as_deref().map(hash_key),
         retention: cfg.retention.period,
+        signer: portal_signer(&cfg),
+        public_url: cfg.portal.public_url.clone(),
     };
     let node = dispatch.as_ref().map(|d| d.node_id().to_owned());
     let sender = Sender::new(sender_config(&cfg))
@@ -148,13 +161,31 @@ pub async fn run(
         &tracker,
         dispatch_cancel.clone(),
     );
+    let metrics = if cfg.metrics {
+        crate::telemetry::prometheus()
+    } else {
+        None
+    };
     let mut app = if cfg.role.serves_api() {
-        aviso_api::router(state)
+        let mut app = aviso_api::router(state.clone());
+        if cfg.portal.enabled {
+            let source = metrics
+                .clone()
+                .map(|h| Arc::new(move || h.render()) as aviso_portal::MetricsSource);
+            app = app.merge(aviso_portal::router(
+                state,
+                aviso_portal::PortalConfig {
+                    session_ttl: cfg.portal.session_ttl.get(),
+                    metrics: source,
+                },
+            ));
+        }
+        app
     } else {
         aviso_api::health_router(state)
     };
-    if cfg.metrics {
-        if let Some(handle) = crate::telemetry::prometheus() {
+    {
+        if let Some(handle) = metrics {
             app = app.merge(crate::telemetry::router(
                 handle,
                 &tracker,

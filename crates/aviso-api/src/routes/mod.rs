@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod operations;
 pub(crate) mod partners;
+pub(crate) mod portal_link;
 pub(crate) mod tenants;
 
 use crate::error::ApiError;
@@ -68,6 +69,7 @@ impl Table {
         route!(self, "/v1/tasks/{task}", get => operations::show_task);
         route!(self, "/v1/tenants/{tenant}/events", get => events::list, post => events::publish);
         route!(self, "/v1/tenants/{tenant}/events/{evt}", get => events::show);
+        route!(self, "/v1/tenants/{tenant}/portal-link", post => portal_link::create);
         // Endpoints, their deliveries and operations: the same handlers for a
         // tenant's endpoints and a partner's (see OWNER_SCOPED).
         for owner in ["/v1/tenants/{tenant}", "/v1/partners/{partner}"] {

@@ -15,6 +15,7 @@ mod operations;
 mod partners;
 mod policies;
 mod polling;
+mod portal;
 mod retention;
 mod support;
 mod tasks;
