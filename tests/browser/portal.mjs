@@ -187,6 +187,7 @@ await test("portal-integration-lifecycle", async (page) => {
   assert.match(text, /HTTP 500/);
   assert.match(text, /HTTP 200/);
   assert.match(text, /receiver is down/);
+  assert.match(text, /content-type: text\/plain/, "response headers are shown");
   assert.match(text, /authorization: Basic ••••/);
   assert.ok(!text.includes(PASS), "no secret in the attempt view");
   assert.ok(!(await page.content()).includes(PASS), "no secret anywhere in the page");

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod feed;
 pub mod openapi;
 mod routes;
+mod schemas;
 pub mod signed;
 
 pub use routes::table as route_table;

@@ -9,31 +9,12 @@ use crate::routes;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
-use std::borrow::Cow;
 use std::sync::OnceLock;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Required};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
-
-/// A JSON object; its fields are described in docs/api.md.
-pub struct Resource;
-
-impl PartialSchema for Resource {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some("A JSON object (see docs/api.md for its fields)"))
-            .into()
-    }
-}
-
-impl ToSchema for Resource {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Resource")
-    }
-}
 
 /// The one error shape: `{"error": {"code", "message", "field"}}`.
 #[derive(ToSchema)]
@@ -108,8 +89,8 @@ pub struct ErrorDetail {
         routes::deliveries::resend,
         routes::portal_link::create,
     ),
-    components(schemas(ErrorBody, ErrorDetail, Resource)),
-    modifiers(&BearerKeys, &PartnerCopies),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerKeys, &PartnerCopies, &PageExamples),
 )]
 struct Spec;
 
@@ -181,6 +162,46 @@ impl Modify for PartnerCopies {
     }
 }
 
+/// Each list page's example: one item (its schema's example) and no next page.
+struct PageExamples;
+
+impl Modify for PageExamples {
+    fn modify(&self, doc: &mut Document) {
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        let item_examples: std::collections::BTreeMap<String, serde_json::Value> = components
+            .schemas
+            .iter()
+            .filter_map(|(name, s)| match s {
+                RefOr::T(Schema::Object(o)) => o.example.clone().map(|e| (name.clone(), e)),
+                _ => None,
+            })
+            .collect();
+        for (name, schema) in components.schemas.iter_mut() {
+            if !name.ends_with("Page") {
+                continue;
+            }
+            let RefOr::T(Schema::Object(page)) = schema else {
+                continue;
+            };
+            let item = page.properties.get("data").and_then(|d| match d {
+                RefOr::T(Schema::Array(a)) => match &a.items {
+                    utoipa::openapi::schema::ArrayItems::RefOrSchema(r) => match r.as_ref() {
+                        RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            });
+            if let Some(example) = item.and_then(|i| item_examples.get(&i)) {
+                page.example = Some(serde_json::json!({"data": [example], "next_cursor": null}));
+            }
+        }
+    }
+}
+
 fn partner_param() -> Parameter {
     ParameterBuilder::new()
         .name("partner")
@@ -228,4 +249,84 @@ pub fn router() -> Router {
             get(|| async { ([(CONTENT_TYPE, "application/json")], document()) }),
         )
         .merge(swagger_ui_dist::generate_routes(ui))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn resolve<'a>(doc: &'a Value, r: &str) -> &'a Value {
+        let name = r.strip_prefix("#/components/schemas/").expect("local ref");
+        let s = &doc["components"]["schemas"][name];
+        assert!(s.is_object(), "{r} does not resolve");
+        s
+    }
+
+    /// Every `$ref` in the document resolves.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    /// The schema of a body: a named, typed component with an example.
+    fn check_body(doc: &Value, what: &str, content: &Value) {
+        let schema = &content["application/json"]["schema"];
+        let r = schema["$ref"]
+            .as_str()
+            .or_else(|| {
+                // `Option<T>` bodies are `oneOf: [null, $ref]`.
+                schema["oneOf"]
+                    .as_array()
+                    .and_then(|a| a.iter().find_map(|s| s["$ref"].as_str()))
+            })
+            .unwrap_or_else(|| panic!("{what}: body is not a named schema: {schema}"));
+        let s = resolve(doc, r);
+        let typed = s["properties"].is_object()
+            || s["oneOf"].is_array()
+            || s["enum"].is_array()
+            || s["additionalProperties"] == Value::Bool(false);
+        assert!(typed, "{what}: {r} is an untyped object");
+        assert!(s.get("example").is_some(), "{what}: {r} has no example");
+    }
+
+    #[test]
+    fn every_operation_has_typed_bodies_with_examples_and_every_ref_resolves() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 50);
+        for r in all {
+            resolve(&doc, r);
+        }
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let what = format!("{method} {path}");
+                if let Some(body) = op.get("requestBody") {
+                    check_body(&doc, &what, &body["content"]);
+                }
+                for (status, res) in op["responses"].as_object().unwrap() {
+                    match (status.starts_with('2'), res.get("content")) {
+                        (true, Some(c)) => check_body(&doc, &what, c),
+                        (false, Some(c)) => {
+                            let r = c["application/json"]["schema"]["$ref"].as_str();
+                            assert!(r.is_some(), "{what} {status}: untyped error body");
+                        }
+                        (true, None) => assert_eq!(status, "204", "{what}: {status} has no body"),
+                        (false, None) => {}
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 58, "{checked} operations");
+    }
 }

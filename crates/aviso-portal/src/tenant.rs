@@ -1170,11 +1170,9 @@ async fn delivery(State(web): State<Web>, v: Visitor, Path(dlv): Path<String>) -
                         dt { (v.t("error")) } dd { (e) @if let Some(x) = a["error_detail"].as_str() { ": " (x) } }
                     }
                 }
-                @if let Some(h) = a["response_headers"].as_object() {
-                    @if !h.is_empty() {
-                        h4 { (v.t("response_headers")) }
-                        pre.headers { @for (k, x) in h { (k) ": " (s(x)) "\n" } }
-                    }
+                @if let Some(h) = a["response_headers"].as_array().filter(|h| !h.is_empty()) {
+                    h4 { (v.t("response_headers")) }
+                    pre.headers { @for pair in h { (s(&pair[0])) ": " (s(&pair[1])) "\n" } }
                 }
                 @if let Some(b) = a["response_snippet"].as_str() {
                     @if !b.is_empty() { h4 { (v.t("response")) } pre.snippet { (b) } }

@@ -74,7 +74,7 @@ pub(crate) fn window(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of deliveries", body = crate::openapi::Resource),
+        (status = 200, description = "A page of deliveries", body = crate::schemas::DeliveryPage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -147,7 +147,7 @@ fn parse_id(id: &str) -> ApiResult<DeliveryId> {
         ("dlv" = String, Path, description = "Delivery id (`dlv_…`)")
     ),
     responses(
-        (status = 200, description = "The delivery", body = crate::openapi::Resource),
+        (status = 200, description = "The delivery", body = crate::schemas::Delivery),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -179,7 +179,7 @@ pub async fn show(
         ("dlv" = String, Path, description = "Delivery id (`dlv_…`)")
     ),
     responses(
-        (status = 202, description = "The delivery, pending again", body = crate::openapi::Resource),
+        (status = 202, description = "The delivery, pending again", body = crate::schemas::Delivery),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -240,7 +240,7 @@ pub struct EventRef {
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
     responses(
-        (status = 200, description = "One entry per type", body = crate::openapi::Resource),
+        (status = 200, description = "One entry per type", body = crate::schemas::StatusByType),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -295,7 +295,7 @@ pub struct StatsArgs {
         ("until" = Option<String>, Query, description = "Window end (RFC 3339)")
     ),
     responses(
-        (status = 200, description = "Counts by status", body = crate::openapi::Resource),
+        (status = 200, description = "Counts by status", body = crate::schemas::Stats),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),

@@ -205,9 +205,9 @@ pub(crate) async fn load(s: &ApiState, sc: &Scope, ep: &str) -> ApiResult<Endpoi
     params(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::EndpointInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 201, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 201, description = "The endpoint", body = crate::schemas::Endpoint),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -253,7 +253,7 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of endpoints", body = crate::openapi::Resource),
+        (status = 200, description = "A page of endpoints", body = crate::schemas::EndpointPage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -282,7 +282,7 @@ pub async fn list(
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
     responses(
-        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 200, description = "The endpoint", body = crate::schemas::Endpoint),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -333,9 +333,9 @@ async fn save(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::EndpointInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 200, description = "The endpoint", body = crate::schemas::Endpoint),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -369,9 +369,9 @@ pub async fn replace(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::EndpointPatch, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The endpoint", body = crate::openapi::Resource),
+        (status = 200, description = "The endpoint", body = crate::schemas::Endpoint),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -471,7 +471,7 @@ pub async fn delete(
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
     responses(
-        (status = 200, description = "The secret", body = crate::openapi::Resource),
+        (status = 200, description = "The secret", body = crate::schemas::Secret),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -511,9 +511,9 @@ pub struct Rotate {
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::RotateSecret, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The new secret", body = crate::openapi::Resource),
+        (status = 200, description = "The new secret", body = crate::schemas::Endpoint),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),

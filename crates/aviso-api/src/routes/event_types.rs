@@ -73,9 +73,9 @@ fn check(description: &str, group: Option<&str>, schema: Option<&Value>) -> ApiR
     tag = "event types",
     operation_id = "event_types_create",
     summary = "Add an event type (admin)",
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::EventTypeInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 201, description = "The event type", body = crate::openapi::Resource),
+        (status = 201, description = "The event type", body = crate::schemas::EventType),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -121,7 +121,7 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of event types", body = crate::openapi::Resource),
+        (status = 200, description = "A page of event types", body = crate::schemas::EventTypePage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -156,7 +156,7 @@ async fn load(s: &ApiState, name: &str) -> ApiResult<EventType> {
         ("name" = String, Path, description = "Event type name")
     ),
     responses(
-        (status = 200, description = "The event type", body = crate::openapi::Resource),
+        (status = 200, description = "The event type", body = crate::schemas::EventType),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -182,9 +182,9 @@ pub async fn show(
     params(
         ("name" = String, Path, description = "Event type name")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::EventTypePatch, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The event type", body = crate::openapi::Resource),
+        (status = 200, description = "The event type", body = crate::schemas::EventType),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),

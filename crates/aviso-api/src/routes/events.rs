@@ -67,9 +67,9 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
     params(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::PublishInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 202, description = "The event and its deliveries", body = crate::openapi::Resource),
+        (status = 202, description = "The event and its deliveries", body = crate::schemas::Published),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -175,7 +175,7 @@ const RECHECK: Duration = Duration::from_millis(500);
         ("wait" = Option<String>, Query, description = "Long poll: with nothing new, wait up to this long (e.g. `30s`, at most `60s`)")
     ),
     responses(
-        (status = 200, description = "A page of events", body = crate::openapi::Resource),
+        (status = 200, description = "A page of events", body = crate::schemas::EventFeed),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -281,7 +281,7 @@ async fn read_or_wait(
         ("evt" = String, Path, description = "Event id (`evt_…`)")
     ),
     responses(
-        (status = 200, description = "The event", body = crate::openapi::Resource),
+        (status = 200, description = "The event", body = crate::schemas::Event),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),

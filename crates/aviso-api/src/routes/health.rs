@@ -14,7 +14,7 @@ use serde_json::{json, Value};
     operation_id = "health_healthz",
     summary = "Liveness: the process answers",
     responses(
-        (status = 200, description = "Alive", body = crate::openapi::Resource)
+        (status = 200, description = "Alive", body = crate::schemas::Health)
     )
 )]
 pub async fn healthz() -> Json<Value> {
@@ -29,8 +29,8 @@ pub async fn healthz() -> Json<Value> {
     operation_id = "health_readyz",
     summary = "Readiness: the database answers",
     responses(
-        (status = 200, description = "Ready", body = crate::openapi::Resource),
-        (status = 503, description = "Not ready", body = crate::openapi::Resource)
+        (status = 200, description = "Ready", body = crate::schemas::Health),
+        (status = 503, description = "Not ready", body = crate::schemas::Health)
     )
 )]
 pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {

@@ -35,9 +35,9 @@ pub struct CreateKey {
     tag = "keys",
     operation_id = "keys_create",
     summary = "Create a tenant or partner key (admin); the key is shown once",
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::KeyInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 201, description = "The key", body = crate::openapi::Resource),
+        (status = 201, description = "The key", body = crate::schemas::KeyCreated),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),

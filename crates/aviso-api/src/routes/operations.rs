@@ -84,9 +84,9 @@ async fn test_payload(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::TestInput, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The test send and its attempt", body = crate::openapi::Resource),
+        (status = 200, description = "The test send and its attempt", body = crate::schemas::TestResult),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -153,7 +153,7 @@ pub async fn test(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of test sends", body = crate::openapi::Resource),
+        (status = 200, description = "A page of test sends", body = crate::schemas::TestPage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -249,9 +249,9 @@ pub struct ResendFailedInput {
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::ResendFailedInput, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
     responses(
-        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 202, description = "The task", body = crate::schemas::Task),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -294,9 +294,9 @@ pub struct SendLatestInput {}
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::SendLatestInput, content_type = "application/json", description = "Optional JSON object (fields in docs/api.md)"),
     responses(
-        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 202, description = "The task", body = crate::schemas::Task),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -342,9 +342,9 @@ pub struct ReplayInput {
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid"),
         ("ep" = String, Path, description = "Endpoint id (`ep_…`)")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::ReplayInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 202, description = "The task", body = crate::openapi::Resource),
+        (status = 202, description = "The task", body = crate::schemas::Task),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -391,7 +391,7 @@ pub struct TaskPath {
         ("task" = String, Path, description = "Task id (`tsk_…`)")
     ),
     responses(
-        (status = 200, description = "The task", body = crate::openapi::Resource),
+        (status = 200, description = "The task", body = crate::schemas::Task),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),

@@ -31,9 +31,9 @@ pub struct CreatePartner {
     tag = "partners",
     operation_id = "partners_create",
     summary = "Create a partner (admin)",
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::PartnerInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 201, description = "The partner", body = crate::openapi::Resource),
+        (status = 201, description = "The partner", body = crate::schemas::Partner),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -78,7 +78,7 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of partners", body = crate::openapi::Resource),
+        (status = 200, description = "A page of partners", body = crate::schemas::PartnerPage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -122,7 +122,7 @@ pub struct PartnerPath {
         ("partner" = String, Path, description = "Partner id (`par_…`)")
     ),
     responses(
-        (status = 200, description = "The partner", body = crate::openapi::Resource),
+        (status = 200, description = "The partner", body = crate::schemas::Partner),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),

@@ -23,18 +23,20 @@ const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long the link may be used, and the portal's language.
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"ttl": "15m", "lang": "pt"}))]
 pub struct LinkRequest {
     /// How long the link can be opened: `1m` to `24h`, default `15m`. The
     /// portal session it opens lasts `portal.session_ttl` from then.
     #[schema(value_type = Option<String>, example = "15m")]
     ttl: Option<Dur>,
     /// `pt` or `en`; the visitor can switch later. Default: the browser's.
-    #[schema(example = "pt")]
+    #[schema(pattern = "^(pt|en)$")]
     lang: Option<String>,
 }
 
 /// A link into the tenant portal.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"url": "https://hooks.example.com/portal/enter?token=ten_01JD5X8R6Q0000000000000000.1795406193.5lEYT2AQqEMS.SMlKHkQ1cHr", "path": "/portal/enter?token=ten_01JD5X8R6Q0000000000000000.1795406193.5lEYT2AQqEMS.SMlKHkQ1cHr", "tenant": "ten_01JD5X8R6Q0000000000000000", "expires_at": "2026-11-23T10:15:00.000Z"}))]
 pub struct PortalLink {
     /// Open this (absolute when `portal.public_url` is set, else built from
     /// the request's `Host`).
@@ -47,7 +49,7 @@ pub struct PortalLink {
     #[schema(example = "ten_01JD5X0000000000000000000")]
     tenant: String,
     /// After this the link is refused.
-    #[schema(example = "2026-11-23T10:15:00Z")]
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 

@@ -67,9 +67,9 @@ fn check(t: &Tenant) -> ApiResult<()> {
     tag = "tenants",
     operation_id = "tenants_create",
     summary = "Create a tenant",
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::TenantInput, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 201, description = "The tenant", body = crate::openapi::Resource),
+        (status = 201, description = "The tenant", body = crate::schemas::Tenant),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -130,7 +130,7 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")
     ),
     responses(
-        (status = 200, description = "A page of tenants", body = crate::openapi::Resource),
+        (status = 200, description = "A page of tenants", body = crate::schemas::TenantPage),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
@@ -175,7 +175,7 @@ pub async fn list(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
     ),
     responses(
-        (status = 200, description = "The tenant", body = crate::openapi::Resource),
+        (status = 200, description = "The tenant", body = crate::schemas::Tenant),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such resource for this key", body = crate::openapi::ErrorBody),
@@ -201,9 +201,9 @@ pub async fn show(
     params(
         ("tenant" = String, Path, description = "Tenant id (`ten_…`) or uid")
     ),
-    request_body(content = crate::openapi::Resource, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
+    request_body(content = crate::schemas::TenantPatch, content_type = "application/json", description = "JSON object (fields in docs/api.md)"),
     responses(
-        (status = 200, description = "The tenant", body = crate::openapi::Resource),
+        (status = 200, description = "The tenant", body = crate::schemas::Tenant),
         (status = 400, description = "Malformed request: bad JSON, content type, query parameter or cursor", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody),
         (status = 403, description = "This key may not do that", body = crate::openapi::ErrorBody),
