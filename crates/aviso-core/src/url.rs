@@ -41,6 +41,16 @@ impl EndpointUrl {
         if u.fragment().is_some() {
             return Err(ParseError::new("URL must not have a fragment"));
         }
+        // The stored form is the normalised one (percent-encoded, punycode host),
+        // which can be longer than what was sent; it must fit as well, or the URL
+        // would be accepted and then refused when read back.
+        if u.as_str().len() > MAX_URL_LEN {
+            return Err(ParseError::new(format!(
+                "a URL has at most {MAX_URL_LEN} characters once percent-encoded \
+                 (this one has {})",
+                u.as_str().len()
+            )));
+        }
         Ok(Self(u))
     }
 
@@ -107,5 +117,19 @@ mod tests {
             assert!(EndpointUrl::parse(bad).is_err(), "{bad}");
         }
         assert!(EndpointUrl::parse(&format!("https://x.com/{}", "a".repeat(3000))).is_err());
+    }
+
+    #[test]
+    fn a_url_that_grows_past_the_limit_when_encoded_is_refused_and_every_accepted_one_reads_back() {
+        // 700 `<` are 700 characters sent but 2100 once percent-encoded.
+        let grows = format!("https://x.com/{}", "<".repeat(700));
+        assert!(grows.len() <= MAX_URL_LEN);
+        let err = EndpointUrl::parse(&grows).unwrap_err();
+        assert!(err.to_string().contains("percent-encoded"), "{err}");
+        // Whatever is accepted parses again from its stored form.
+        let fits = format!("https://x.com/{}", "<".repeat(600));
+        let u = EndpointUrl::parse(&fits).unwrap();
+        assert!(u.as_str().len() <= MAX_URL_LEN);
+        assert_eq!(EndpointUrl::parse(u.as_str()).unwrap(), u);
     }
 }
