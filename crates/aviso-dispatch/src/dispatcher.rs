@@ -102,7 +102,12 @@ impl DispatchHandle {
         }
         if !overflow.is_empty() {
             tracing::debug!(count = overflow.len(), "ready queue full; releasing claims");
-            spawn_release(&self.inner.tracker, self.inner.store.clone(), overflow);
+            spawn_release(
+                &self.inner.tracker,
+                self.inner.store.clone(),
+                overflow,
+                self.inner.wake.clone(),
+            );
         }
     }
 
@@ -126,9 +131,19 @@ impl fmt::Debug for DispatchHandle {
     }
 }
 
-/// Releases claims in the background (best effort: the lease expires anyway).
-pub(crate) fn spawn_release(tracker: &TaskTracker, store: Arc<dyn Store>, ids: Vec<DeliveryId>) {
-    tracker.spawn(async move { release(&*store, &ids).await });
+/// Releases claims in the background (best effort: the lease expires anyway),
+/// then wakes the scan: the work was shed for want of room, and room may have
+/// come back since, so it is claimed again without waiting for the next tick.
+pub(crate) fn spawn_release(
+    tracker: &TaskTracker,
+    store: Arc<dyn Store>,
+    ids: Vec<DeliveryId>,
+    wake: Arc<Notify>,
+) {
+    tracker.spawn(async move {
+        release(&*store, &ids).await;
+        wake.notify_one();
+    });
 }
 
 /// Releases claims now, logging a failure.

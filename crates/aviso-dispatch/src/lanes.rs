@@ -47,6 +47,10 @@ pub(crate) struct Started {
 pub(crate) struct Lanes {
     lanes: HashMap<EndpointId, Lane>,
     excluded: HashSet<EndpointId>,
+    /// An excluded endpoint's lane has drained to half since last asked: the
+    /// work it shed is waiting in the store, so the actor scans at once
+    /// rather than at the next tick.
+    reopened: bool,
     cap: usize,
     queued: usize,
 }
@@ -57,6 +61,7 @@ impl Lanes {
         Self {
             lanes: HashMap::new(),
             excluded: HashSet::new(),
+            reopened: false,
             cap: cap.max(1),
             queued: 0,
         }
@@ -119,8 +124,8 @@ impl Lanes {
         }
         lane.in_flight += 1;
         self.queued -= 1;
-        if lane.queue.len() < self.cap / 2 {
-            self.excluded.remove(endpoint);
+        if lane.queue.len() < self.cap / 2 && self.excluded.remove(endpoint) {
+            self.reopened = true;
         }
         Some(Started { job, key })
     }
@@ -183,6 +188,11 @@ impl Lanes {
     /// Endpoints whose lanes are full: the scan skips them.
     pub fn excluded(&self) -> Vec<EndpointId> {
         self.excluded.iter().cloned().collect()
+    }
+
+    /// Whether a lane that shed work has drained to half since the last call.
+    pub fn take_reopened(&mut self) -> bool {
+        std::mem::take(&mut self.reopened)
     }
 
     /// Jobs waiting in all lanes.
@@ -322,7 +332,10 @@ pub(crate) mod tests {
             vec![ep.clone()],
             "2 of 4 left is not below half"
         );
+        assert!(!lanes.take_reopened());
         start(&mut lanes, &ep, 10).unwrap();
         assert!(lanes.excluded().is_empty());
+        assert!(lanes.take_reopened(), "the shed work is to be scanned for");
+        assert!(!lanes.take_reopened());
     }
 }

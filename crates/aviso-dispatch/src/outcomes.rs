@@ -50,7 +50,7 @@ pub(crate) async fn run(
     }
 }
 
-#[tracing::instrument(skip_all, fields(count = outcomes.len()))]
+#[tracing::instrument(level = "debug", skip_all, fields(count = outcomes.len()))]
 async fn write(store: &dyn Store, outcomes: Vec<AttemptOutcome>, cancel: &CancellationToken) {
     let mut pause = Duration::from_millis(50);
     let mut tries = 0;

@@ -54,7 +54,7 @@ impl Sender {
     }
 
     /// Sends `job` to `endpoint` once; never fails, every outcome is an [`Attempt`].
-    #[tracing::instrument(skip_all, fields(delivery = %job.delivery, endpoint = %endpoint.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(delivery = %job.delivery, endpoint = %endpoint.id))]
     pub async fn send(&self, endpoint: &Endpoint, job: &DispatchJob) -> Attempt {
         let at = Timestamp::now();
         let started = Instant::now();

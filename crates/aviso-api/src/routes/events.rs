@@ -57,7 +57,7 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 
 /// `POST …/events`: validates, routes and commits the event with all its
 /// deliveries in one transaction, then hands them to the dispatcher.
-#[tracing::instrument(skip_all, fields(tenant = %t, event_type, event))]
+#[tracing::instrument(level = "debug", skip_all, fields(tenant = %t, event_type, event))]
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/events",

@@ -181,11 +181,15 @@ impl Actor {
                     }
                 }
             }
+            if self.lanes.take_reopened() {
+                self.request_scan();
+            }
             if !self.to_release.is_empty() {
                 spawn_release(
                     &self.tracker,
                     self.store.clone(),
                     std::mem::take(&mut self.to_release),
+                    self.wake.clone(),
                 );
             }
         }

@@ -162,7 +162,7 @@ impl Store for PostgresStore {
         reads::has_admin_key(&self.conn().await?).await
     }
 
-    #[instrument(skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
+    #[instrument(level = "debug", skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
     async fn publish(&self, ev: NewEvent, claim_for: Option<&str>) -> Result<Published> {
         self.writer.publish(ev, claim_for.map(str::to_owned)).await
     }
@@ -285,7 +285,7 @@ impl Store for PostgresStore {
         ))
     }
 
-    #[instrument(skip_all, fields(node = node, limit = limit))]
+    #[instrument(level = "debug", skip_all, fields(node = node, limit = limit))]
     async fn claim_due(
         &self,
         node: &str,
@@ -308,7 +308,7 @@ impl Store for PostgresStore {
         reads::next_due_at(&self.conn().await?).await
     }
 
-    #[instrument(skip_all, fields(count = ids.len()))]
+    #[instrument(level = "debug", skip_all, fields(count = ids.len()))]
     async fn release_claims(&self, ids: &[DeliveryId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -323,7 +323,7 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| leases::recover(&tx))
     }
 
-    #[instrument(skip_all, fields(count = outcomes.len()))]
+    #[instrument(level = "debug", skip_all, fields(count = outcomes.len()))]
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());

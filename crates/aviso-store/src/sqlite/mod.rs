@@ -145,6 +145,10 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
             .map_err(db_err)?;
         conn.pragma_update(None, "cache_size", -32_000)
             .map_err(db_err)?;
+        // Each command of a group commit runs in a savepoint, whose statement
+        // journal would otherwise be a temporary file written page by page.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(db_err)?;
     }
     Ok(())
 }

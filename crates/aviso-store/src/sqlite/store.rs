@@ -160,7 +160,7 @@ impl Store for SqliteStore {
         self.read(|c| reads::has_admin_key(c)).await
     }
 
-    #[instrument(skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
+    #[instrument(level = "debug", skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
     async fn publish(&self, ev: NewEvent, claim_for: Option<&str>) -> Result<Published> {
         let claim_for = claim_for.map(str::to_owned);
         self.write(move |c| publish::publish(c, ev, claim_for))
@@ -294,7 +294,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    #[instrument(skip_all, fields(node = node, limit = limit))]
+    #[instrument(level = "debug", skip_all, fields(node = node, limit = limit))]
     async fn claim_due(
         &self,
         node: &str,
@@ -312,7 +312,7 @@ impl Store for SqliteStore {
         self.read(|c| reads::next_due_at(c)).await
     }
 
-    #[instrument(skip_all, fields(count = ids.len()))]
+    #[instrument(level = "debug", skip_all, fields(count = ids.len()))]
     async fn release_claims(&self, ids: &[DeliveryId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -331,7 +331,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    #[instrument(skip_all, fields(count = outcomes.len()))]
+    #[instrument(level = "debug", skip_all, fields(count = outcomes.len()))]
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
