@@ -106,7 +106,7 @@ impl DispatchHandle {
                 &self.inner.tracker,
                 self.inner.store.clone(),
                 overflow,
-                self.inner.wake.clone(),
+                || {},
             );
         }
     }
@@ -132,17 +132,16 @@ impl fmt::Debug for DispatchHandle {
 }
 
 /// Releases claims in the background (best effort: the lease expires anyway),
-/// then wakes the scan: the work was shed for want of room, and room may have
-/// come back since, so it is claimed again without waiting for the next tick.
+/// then calls `done`.
 pub(crate) fn spawn_release(
     tracker: &TaskTracker,
     store: Arc<dyn Store>,
     ids: Vec<DeliveryId>,
-    wake: Arc<Notify>,
+    done: impl FnOnce() + Send + 'static,
 ) {
     tracker.spawn(async move {
         release(&*store, &ids).await;
-        wake.notify_one();
+        done();
     });
 }
 

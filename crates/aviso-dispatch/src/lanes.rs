@@ -185,6 +185,11 @@ impl Lanes {
         ids.iter().flat_map(|id| self.take_queued(id)).collect()
     }
 
+    /// Whether any lane is full.
+    pub fn any_excluded(&self) -> bool {
+        !self.excluded.is_empty()
+    }
+
     /// Endpoints whose lanes are full: the scan skips them.
     pub fn excluded(&self) -> Vec<EndpointId> {
         self.excluded.iter().cloned().collect()

@@ -59,6 +59,8 @@ enum Event {
         result: aviso_store::Result<Vec<DispatchJob>>,
         limit: usize,
     },
+    /// Claims this actor shed were written back.
+    Released,
 }
 
 /// Jobs waiting for their endpoint's configuration to load.
@@ -185,11 +187,12 @@ impl Actor {
                 self.request_scan();
             }
             if !self.to_release.is_empty() {
+                let tx = self.events_tx.clone();
                 spawn_release(
                     &self.tracker,
                     self.store.clone(),
                     std::mem::take(&mut self.to_release),
-                    self.wake.clone(),
+                    move || drop(tx.send(Event::Released)),
                 );
             }
         }
@@ -207,6 +210,7 @@ impl Actor {
             Event::Disabled { id } => self.on_disabled(id),
             Event::Loaded { id, result } => self.on_loaded(id, result),
             Event::Scanned { result, limit } => self.on_scanned(result, limit),
+            Event::Released => self.on_released(),
         }
     }
 

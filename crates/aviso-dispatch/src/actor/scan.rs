@@ -52,6 +52,18 @@ impl Actor {
             .spawn(task.instrument(tracing::debug_span!("scan", limit)));
     }
 
+    /// Shed claims are back in the store. A lane that reopened while they
+    /// were being written back has asked for its scan already and may have
+    /// missed them, so scan again, but only while no lane is full: a scan
+    /// with excluded endpoints reads every other endpoint's due index, too
+    /// costly to repeat after each release while a lane keeps shedding (that
+    /// lane's reopening, or the tick, scans instead).
+    pub(super) fn on_released(&mut self) {
+        if !self.lanes.any_excluded() {
+            self.request_scan();
+        }
+    }
+
     pub(super) fn on_scanned(
         &mut self,
         result: aviso_store::Result<Vec<DispatchJob>>,
