@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use writer::{Ctx, Writer};
+use writer::{Ctx, Isolation, Writer};
 
 /// Read-only connections kept open.
 const READERS: usize = 4;
@@ -46,6 +46,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: PathBuf) -> Result<Self> {
+        configure_library();
         let mut conn = Connection::open(&path).map_err(|e| open_err(&path, e))?;
         configure(&conn, true)?;
         schema::migrate(&mut conn)?;
@@ -62,13 +63,23 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on the writer thread in the next group commit.
+    /// Runs `f` on the writer thread in the next group commit, in its own savepoint.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ctx) -> Result<T> + Send + 'static,
     {
-        self.writer.write(f).await
+        self.writer.write(Isolation::Savepoint, f).await
+    }
+
+    /// [`write`](Self::write) without a savepoint, for the hot commands (see
+    /// [`Isolation::Bare`] for what they must promise).
+    async fn write_bare<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(Isolation::Bare, f).await
     }
 
     /// Runs `f` on a pooled read-only connection in a blocking task.
@@ -117,6 +128,32 @@ impl Readers {
             .push(conn);
         res
     }
+}
+
+/// Process-wide SQLite settings, made before the first connection opens.
+///
+/// Memory statistics off: with them on, every allocation SQLite makes takes a
+/// global mutex to count itself, which nothing here reads. If some other code
+/// opened a connection first, SQLite refuses the change and keeps its default.
+fn configure_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config with SQLITE_CONFIG_MEMSTATUS takes one int;
+        // before sqlite3_initialize it only sets a flag, after it returns
+        // SQLITE_MISUSE and changes nothing.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was initialised already; memory statistics stay on"
+            );
+        }
+    });
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {

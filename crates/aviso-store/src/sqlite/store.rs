@@ -163,7 +163,7 @@ impl Store for SqliteStore {
     #[instrument(level = "debug", skip_all, fields(tenant = %ev.tenant, event = %ev.id))]
     async fn publish(&self, ev: NewEvent, claim_for: Option<&str>) -> Result<Published> {
         let claim_for = claim_for.map(str::to_owned);
-        self.write(move |c| publish::publish(c, ev, claim_for))
+        self.write_bare(move |c| publish::publish(c, ev, claim_for))
             .await
     }
 
@@ -336,7 +336,7 @@ impl Store for SqliteStore {
         if outcomes.is_empty() {
             return Ok(());
         }
-        self.write(move |c| dispatch::record_outcomes(&c.conn, outcomes))
+        self.write_bare(move |c| dispatch::record_outcomes(&c.conn, outcomes))
             .await
     }
 

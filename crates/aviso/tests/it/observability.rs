@@ -153,12 +153,14 @@ async fn metrics_count_what_the_receivers_saw() {
         )
         .await;
     }
-    // Attempts are counted once their answer is in: wait for the counters.
+    // Attempts are counted once their answer is in, outcome batches once
+    // they are written (a little later): wait for both.
     let expected_attempts = EVENTS * 2 + 2;
-    wait_for("every attempt counted", WAIT, || async {
+    wait_for("every attempt counted and written", WAIT, || async {
         let m = api.metrics().await;
         sum(&m, "aviso_attempts_total", &[]) as usize >= expected_attempts
             && sum(&m, "aviso_deliveries_finished_total", &[]) as usize >= EVENTS * 2
+            && sum(&m, "aviso_outcome_batch_size_sum", &[]) as usize >= expected_attempts
     })
     .await;
     let m = api.metrics().await;
