@@ -75,7 +75,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 pub(crate) struct BlockedDestination(pub String);
 
 /// Resolves `host` and keeps the addresses the guard allows; fails when none is left.
-async fn allowed_addrs(host: &str) -> Result<Vec<SocketAddr>, BoxError> {
+pub(crate) async fn allowed_addrs(host: &str) -> Result<Vec<SocketAddr>, BoxError> {
     let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
     if all.is_empty() {
         let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses found");

@@ -2,14 +2,21 @@
 //! guard, and the classification of every way a request can fail.
 
 use crate::config::SenderConfig;
-use crate::guard::{check_name, is_forbidden, BlockedDestination, GuardedResolver};
+use crate::guard::{allowed_addrs, check_name, is_forbidden, BlockedDestination, GuardedResolver};
 use aviso_core::model::{Attempt, AttemptError, Endpoint};
 use aviso_core::signing::signature_header;
 use aviso_core::{AttemptId, Timestamp};
 use aviso_store::DispatchJob;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::error::Error as StdError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// Most response headers kept per attempt.
@@ -20,35 +27,73 @@ const MAX_DETAIL: usize = 300;
 /// Sends one attempt of a delivery and describes what happened.
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    http: Http,
     cfg: Arc<SenderConfig>,
+}
+
+/// The pooled HTTP client.
+#[derive(Clone)]
+enum Http {
+    /// hyper's client on a connector that resolves names through the guard:
+    /// the common case, with the least work per request.
+    Direct(Arc<DirectClient>),
+    /// Through the configured egress proxy: reqwest, which speaks to proxies.
+    Proxied(reqwest::Client),
+}
+
+type DirectClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<HttpConnector<Resolver>>,
+    Full<bytes::Bytes>,
+>;
+
+/// A response from either client.
+enum Response {
+    Direct(hyper::Response<hyper::body::Incoming>),
+    Proxied(reqwest::Response),
+}
+
+/// Names resolved by the destination guard, or by the system when private
+/// destinations are allowed.
+#[derive(Clone)]
+struct Resolver {
+    guarded: bool,
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let guarded = self.guarded;
+        Box::pin(async move {
+            let host = name.as_str();
+            let addrs: Vec<SocketAddr> = if guarded {
+                allowed_addrs(host).await?
+            } else {
+                tokio::net::lookup_host((host, 0)).await?.collect()
+            };
+            Ok(addrs.into_iter())
+        })
+    }
 }
 
 impl Sender {
     /// Builds the pooled client; fails if the TLS backend cannot start or
     /// the configured proxy URL is invalid.
     pub fn new(cfg: SenderConfig) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(cfg.user_agent.clone())
-            // A proxy from the environment would resolve names itself and
-            // bypass the destination guard; only the configured one is used.
-            .no_proxy()
-            .local_address(cfg.bind_address)
-            .use_rustls_tls();
-        if let Some(proxy) = &cfg.proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
-        }
-        if !cfg.allow_private_destinations {
-            let trusted = cfg
-                .proxy
-                .as_deref()
-                .and_then(|p| url::Url::parse(p).ok())
-                .and_then(|u| u.host_str().map(str::to_owned));
-            builder = builder.dns_resolver(Arc::new(GuardedResolver { trusted }));
-        }
+        let http = match &cfg.proxy {
+            None => Http::Direct(Arc::new(direct_client(&cfg))),
+            Some(proxy) => Http::Proxied(proxied_client(&cfg, proxy)?),
+        };
         Ok(Self {
-            client: builder.build()?,
+            http,
             cfg: Arc::new(cfg),
         })
     }
@@ -76,18 +121,20 @@ impl Sender {
         }
         let body = bytes::Bytes::copy_from_slice(job.payload.as_bytes());
         let headers = request_headers(endpoint, job, at, &body);
-        let request = self
-            .client
-            .post(endpoint.spec.url.as_url().clone())
-            .timeout(endpoint.spec.policy.timeout.0 .0)
-            .headers(headers)
-            .body(body);
-        match request.send().await {
+        let timeout = endpoint.spec.policy.timeout.0 .0;
+        let deadline = tokio::time::Instant::now() + timeout;
+        match self
+            .request(endpoint.spec.url.as_url(), headers, body, deadline)
+            .await
+        {
             Ok(resp) => {
-                let status = resp.status().as_u16();
+                let (status, headers) = match &resp {
+                    Response::Direct(r) => (r.status(), r.headers()),
+                    Response::Proxied(r) => (r.status(), r.headers()),
+                };
+                let status = status.as_u16();
                 attempt.status_code = Some(status);
-                attempt.response_headers = resp
-                    .headers()
+                attempt.response_headers = headers
                     .iter()
                     .take(MAX_RESPONSE_HEADERS)
                     .map(|(k, v)| {
@@ -97,14 +144,13 @@ impl Sender {
                         )
                     })
                     .collect();
-                attempt.response_snippet = self.read_snippet(resp).await;
+                attempt.response_snippet = self.read_snippet(resp, deadline).await;
                 if !endpoint.spec.policy.success.accepts(status) {
                     attempt.error = Some(AttemptError::Status);
                     attempt.error_detail = Some(format!("status {status} is not a success status"));
                 }
             }
-            Err(err) => {
-                let (class, detail) = classify(err);
+            Err((class, detail)) => {
                 attempt.error = Some(class);
                 attempt.error_detail = Some(detail);
             }
@@ -140,26 +186,149 @@ impl Sender {
         Ok(())
     }
 
-    /// Reads the body chunk by chunk until the snippet cap, then stops reading.
-    async fn read_snippet(&self, mut resp: reqwest::Response) -> Option<String> {
-        let cap = self.cfg.response_snippet_bytes;
-        let mut buf: Vec<u8> = Vec::new();
-        while buf.len() < cap {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let take = chunk.len().min(cap - buf.len());
-                    buf.extend_from_slice(&chunk[..take]);
+    /// Sends the request; the answer's head, or the failure's class and detail.
+    async fn request(
+        &self,
+        url: &url::Url,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response, (AttemptError, String)> {
+        match &self.http {
+            Http::Direct(client) => {
+                let uri: http::Uri = url
+                    .as_str()
+                    .parse()
+                    .map_err(|e: http::uri::InvalidUri| (AttemptError::Connect, e.to_string()))?;
+                let mut req = http::Request::new(Full::new(body));
+                *req.method_mut() = http::Method::POST;
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
+                if let Ok(ua) = HeaderValue::from_str(&self.cfg.user_agent) {
+                    req.headers_mut().insert(http::header::USER_AGENT, ua);
                 }
-                Ok(None) => break,
-                Err(err) => {
-                    // The status already arrived; a broken body only shortens the snippet.
-                    tracing::debug!(error = %err.without_url(), "response body cut short");
-                    break;
+                match tokio::time::timeout_at(deadline, client.request(req)).await {
+                    Err(_) => Err((AttemptError::Timeout, "the request timed out".into())),
+                    Ok(Err(err)) => Err(classify(&err, false)),
+                    Ok(Ok(resp)) => Ok(Response::Direct(resp)),
                 }
             }
+            Http::Proxied(client) => {
+                let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                client
+                    .post(url.clone())
+                    .timeout(timeout)
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(Response::Proxied)
+                    .map_err(|err| {
+                        let timed_out = err.is_timeout();
+                        classify(&err.without_url(), timed_out)
+                    })
+            }
+        }
+    }
+
+    /// Reads the body chunk by chunk until the snippet cap (or the
+    /// attempt's deadline), then stops reading.
+    async fn read_snippet(&self, resp: Response, deadline: tokio::time::Instant) -> Option<String> {
+        let cap = self.cfg.response_snippet_bytes;
+        let mut buf: Vec<u8> = Vec::new();
+        let read = async {
+            match resp {
+                Response::Direct(resp) => {
+                    let mut body = resp.into_body();
+                    while buf.len() < cap {
+                        match body.frame().await {
+                            Some(Ok(frame)) => {
+                                if let Some(chunk) = frame.data_ref() {
+                                    let take = chunk.len().min(cap - buf.len());
+                                    buf.extend_from_slice(&chunk[..take]);
+                                }
+                            }
+                            None => break,
+                            Some(Err(err)) => {
+                                // The status already arrived; a broken body only shortens the snippet.
+                                tracing::debug!(error = %err, "response body cut short");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Response::Proxied(mut resp) => {
+                    while buf.len() < cap {
+                        match resp.chunk().await {
+                            Ok(Some(chunk)) => {
+                                let take = chunk.len().min(cap - buf.len());
+                                buf.extend_from_slice(&chunk[..take]);
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                tracing::debug!(error = %err.without_url(), "response body cut short");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, read).await.is_err() {
+            tracing::debug!("response body cut short by the timeout");
         }
         (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned())
     }
+}
+
+/// hyper's pooled client: TLS by rustls with the web PKI roots (HTTP/1.1,
+/// or HTTP/2 when the receiver offers it), names through the guard unless
+/// private destinations are allowed, the configured source address.
+fn direct_client(cfg: &SenderConfig) -> DirectClient {
+    let mut http = HttpConnector::new_with_resolver(Resolver {
+        guarded: !cfg.allow_private_destinations,
+    });
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_local_address(cfg.bind_address);
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("the ring provider supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(https)
+}
+
+/// reqwest's client for sending through the egress proxy.
+fn proxied_client(cfg: &SenderConfig, proxy: &str) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(cfg.user_agent.clone())
+        // A proxy from the environment would resolve names itself and
+        // bypass the destination guard; only the configured one is used.
+        .no_proxy()
+        .local_address(cfg.bind_address)
+        .use_rustls_tls()
+        .proxy(reqwest::Proxy::all(proxy)?);
+    if !cfg.allow_private_destinations {
+        let trusted = url::Url::parse(proxy)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        builder = builder.dns_resolver(Arc::new(GuardedResolver { trusted }));
+    }
+    builder.build()
 }
 
 /// The signed request headers: Standard Webhooks, receiver auth, extras.
@@ -200,9 +369,8 @@ fn request_headers(
 }
 
 /// Maps a request error to its class and a short human detail (no URL).
-fn classify(err: reqwest::Error) -> (AttemptError, String) {
-    let err = err.without_url();
-    let chain = error_chain(&err);
+fn classify(err: &(dyn StdError + 'static), timed_out: bool) -> (AttemptError, String) {
+    let chain = error_chain(err);
     let detail = detail_text(&chain);
     let any = |f: &dyn Fn(&(dyn StdError + 'static)) -> bool| chain.iter().any(|e| f(*e));
     let text = chain
@@ -212,7 +380,7 @@ fn classify(err: reqwest::Error) -> (AttemptError, String) {
         .join(" | ");
     let class = if any(&|e| e.is::<BlockedDestination>()) {
         AttemptError::Blocked
-    } else if err.is_timeout() || any(&|e| io_kind(e) == Some(std::io::ErrorKind::TimedOut)) {
+    } else if timed_out || any(&|e| io_kind(e) == Some(std::io::ErrorKind::TimedOut)) {
         AttemptError::Timeout
     } else if text.contains("dns error") || text.contains("failed to lookup address") {
         AttemptError::Dns

@@ -151,6 +151,35 @@ async fn a_slow_receiver_times_out() {
     assert!(attempt.duration_ms < 3_000);
 }
 
+/// A receiver that answers its status and then stalls in the middle of the
+/// body: the status counts, the snippet keeps what arrived, and the attempt
+/// ends at its timeout rather than waiting for the rest.
+#[tokio::test]
+async fn a_body_stalled_past_the_timeout_keeps_the_status_and_what_arrived() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = sock.read(&mut buf).await;
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let policy = DeliveryPolicy {
+        timeout: Timeout(Dur(Duration::from_millis(500))),
+        ..DeliveryPolicy::default()
+    };
+    let ep = endpoint(&format!("http://{addr}/"), policy);
+    let attempt = open_sender().send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(attempt.status_code, Some(200));
+    assert_eq!(attempt.error, None, "{:?}", attempt.error_detail);
+    assert_eq!(attempt.response_snippet.as_deref(), Some("partial"));
+    assert!(attempt.duration_ms < 5_000, "{}", attempt.duration_ms);
+}
+
 #[tokio::test]
 async fn a_closed_port_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
