@@ -1,13 +1,13 @@
 //! Dispatch writes: claiming due work, releasing claims, recording outcomes, resending.
 
-use super::error::db_err;
+use super::error::{db_err, is_foreign_key};
 use super::reads::one;
 use super::rows::{self, to_json, DELIVERY_COLS};
 use crate::{AttemptOutcome, DispatchJob, NextStep, Result, StoreError};
 use aviso_core::model::{Delivery, Owner};
 use aviso_core::name::EventTypeName;
 use aviso_core::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 /// Claims up to `limit` due, unclaimed deliveries of enabled endpoints for `node`.
 ///
@@ -185,11 +185,11 @@ pub(super) fn recover_claims(conn: &Connection) -> Result<u64> {
 /// Records attempts and moves their deliveries on.
 ///
 /// An attempt id already stored means the outcome was recorded before (a
-/// retried write), so it is skipped whole rather than counted twice.
+/// retried write), so it is skipped whole rather than counted twice. The
+/// attempt of a delivery that is gone (its endpoint was deleted meanwhile)
+/// is refused by its foreign key and skipped; one of a delivery no longer
+/// pending is kept, and the delivery left as it is.
 pub(super) fn record_outcomes(conn: &Connection, outcomes: Vec<AttemptOutcome>) -> Result<()> {
-    let mut status = conn
-        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
-        .map_err(db_err)?;
     let mut insert = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_detail, \
@@ -205,26 +205,22 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: Vec<AttemptOutcome>) 
         )
         .map_err(db_err)?;
     for AttemptOutcome { attempt: a, next } in outcomes {
-        let current: Option<String> = status
-            .query_row([a.delivery.as_str()], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
-        let Some(current) = current else { continue };
-        let inserted = insert
-            .execute(params![
-                a.id.as_str(),
-                a.delivery.as_str(),
-                a.at.0,
-                a.duration_ms as i64,
-                a.status_code,
-                a.error.map(|e| e.as_str()),
-                a.error_detail,
-                to_json(&a.response_headers)?,
-                a.response_snippet
-            ])
-            .map_err(db_err)?;
-        if inserted == 0 || current != "pending" {
-            continue;
+        let inserted = insert.execute(params![
+            a.id.as_str(),
+            a.delivery.as_str(),
+            a.at.0,
+            a.duration_ms as i64,
+            a.status_code,
+            a.error.map(|e| e.as_str()),
+            a.error_detail,
+            to_json(&a.response_headers)?,
+            a.response_snippet
+        ]);
+        match inserted {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(e) if is_foreign_key(&e) => continue,
+            Err(e) => return Err(db_err(e)),
         }
         let updated_at =
             a.at.0

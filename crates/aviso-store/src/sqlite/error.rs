@@ -50,7 +50,8 @@ fn is_unique(e: &rusqlite::Error) -> bool {
 
 /// A row refers to a parent that does not exist (e.g. an endpoint for a
 /// deleted tenant): to the caller, that parent is not found.
-fn is_foreign_key(e: &rusqlite::Error) -> bool {
+/// A foreign key refused the row (what it refers to is gone).
+pub(super) fn is_foreign_key(e: &rusqlite::Error) -> bool {
     extended_code(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
