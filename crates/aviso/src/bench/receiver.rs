@@ -21,12 +21,26 @@ pub fn now_us() -> u64 {
 #[derive(Default)]
 struct Inner {
     ok_by_endpoint: Vec<u64>,
-    seen: HashSet<(u16, String)>,
+    /// (endpoint, webhook-id as its ULID's 128 bits): no allocation per arrival.
+    seen: HashSet<(u16, u128)>,
     duplicates: u64,
     latencies_us: Vec<u64>,
     first_at_us: u64,
     last_at_us: u64,
     failed_hits: u64,
+}
+
+impl Inner {
+    /// Sized for a run's arrivals up front, so that growing the tables does
+    /// not stall the receiver mid-run.
+    fn new(endpoints: usize) -> Self {
+        Self {
+            ok_by_endpoint: vec![0; endpoints],
+            seen: HashSet::with_capacity(1 << 20),
+            latencies_us: Vec::with_capacity(1 << 20),
+            ..Default::default()
+        }
+    }
 }
 
 /// Shared measurements.
@@ -57,10 +71,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr: SocketAddr = listener.local_addr()?;
         let r = Self {
-            inner: Arc::new(Mutex::new(Inner {
-                ok_by_endpoint: vec![0; endpoints],
-                ..Default::default()
-            })),
+            inner: Arc::new(Mutex::new(Inner::new(endpoints))),
             base: format!("http://{addr}"),
         };
         let app = axum::Router::new()
@@ -76,11 +87,7 @@ impl Receiver {
     /// Forgets everything measured so far.
     pub fn reset(&self) {
         let mut g = self.inner.lock().unwrap();
-        let n = g.ok_by_endpoint.len();
-        *g = Inner {
-            ok_by_endpoint: vec![0; n],
-            ..Default::default()
-        };
+        *g = Inner::new(g.ok_by_endpoint.len());
     }
 
     /// Requests answered 500 so far.
@@ -129,8 +136,9 @@ async fn ok(
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .and_then(|v| v.split_once('_'))
+        .and_then(|(_, ulid)| ulid::Ulid::from_string(ulid).ok())
+        .map_or(0, u128::from);
     let mut g = r.inner.lock().unwrap();
     if let Some(c) = g.ok_by_endpoint.get_mut(i as usize) {
         *c += 1;
@@ -174,5 +182,28 @@ mod tests {
         assert_eq!(super::sent_at(br#"{"sent_at_us": 123,"n":1}"#), Some(123));
         assert_eq!(super::sent_at(br#"{"sent_at_us":9}"#), Some(9));
         assert_eq!(super::sent_at(b"{}"), None);
+    }
+
+    /// The same webhook-id at the same endpoint twice is one duplicate; the
+    /// same id at another endpoint, or another id, is not.
+    #[tokio::test]
+    async fn counts_repeated_ids_per_endpoint_as_duplicates() {
+        let r = super::Receiver::start(2).await.unwrap();
+        let http = reqwest::Client::new();
+        let a = aviso_core::EventId::new();
+        let b = aviso_core::EventId::new();
+        for (path, id) in [("/ok/0", &a), ("/ok/0", &a), ("/ok/1", &a), ("/ok/0", &b)] {
+            let resp = http
+                .post(format!("{}{path}", r.base))
+                .header("webhook-id", id.as_str())
+                .body(r#"{"sent_at_us":1}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        let seen = r.snapshot();
+        assert_eq!(seen.by_endpoint, vec![3, 1]);
+        assert_eq!(seen.duplicates, 1);
     }
 }
