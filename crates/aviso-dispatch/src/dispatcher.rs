@@ -19,8 +19,8 @@ pub struct Dispatcher;
 impl Dispatcher {
     /// Starts the dispatcher on `tracker`; it stops when `cancel` fires.
     ///
-    /// The caller should call [`Store::recover_claims`] before this, once per
-    /// process start. Panics only if the HTTP client's TLS backend cannot start.
+    /// The caller should call [`Store::recover_claims`] with this node's id
+    /// once per process start (before or beside this). Panics only if the HTTP client's TLS backend cannot start.
     pub fn start(
         store: Arc<dyn Store>,
         cfg: DispatcherConfig,

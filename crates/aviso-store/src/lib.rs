@@ -390,9 +390,11 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self) -> Result<Option<Timestamp>>;
     /// Releases claims so the scan can pick the rows up again.
     async fn release_claims(&self, ids: &[DeliveryId]) -> Result<()>;
-    /// Releases claims held by nodes that are gone. On SQLite, where one
-    /// process owns the database, that is every claim; called at start.
-    async fn recover_claims(&self) -> Result<u64>;
+    /// Releases claims held by nodes that are gone, never those of `node`
+    /// (the caller's own). On SQLite, where one process owns the database,
+    /// that is every other claim, released in batches so publishing goes on
+    /// meanwhile; called at start, and may run beside the dispatcher.
+    async fn recover_claims(&self, node: &str) -> Result<u64>;
     /// Records attempts and updates their deliveries, all in one transaction.
     /// Outcomes for deliveries that no longer exist are skipped; a delivery
     /// that is no longer `pending` (cancelled meanwhile) gets its attempt

@@ -53,6 +53,7 @@ macro_rules! conformance {
                 dispatching::claim_due_honours_time_claims_and_exclude,
                 dispatching::publish_claims_for_the_given_node,
                 dispatching::ordered_deliveries_are_claimed_in_turn,
+                dispatching::a_wide_fan_out_stores_and_claims_each_delivery,
                 dispatching::replayed_deliveries_join_their_line,
                 dispatching::outcomes_for_cancelled_and_deleted_deliveries,
                 deliveries::resend_rules,
@@ -193,7 +194,7 @@ async fn sqlite_data_survives_reopening() {
     assert_eq!(event, p.event);
     assert_eq!(deliveries, p.deliveries);
     assert_eq!(
-        db.recover_claims().await.unwrap(),
+        db.recover_claims("n9").await.unwrap(),
         1,
         "claims survive until recovered"
     );

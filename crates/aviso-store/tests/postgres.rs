@@ -80,7 +80,11 @@ async fn a_dead_nodes_claims_are_recovered_once_its_lease_expires() {
         a.claim_due("node-a", at(100), 10, &[]).await.unwrap().len(),
         3
     );
-    assert_eq!(b.recover_claims().await.unwrap(), 0, "node-a is alive");
+    assert_eq!(
+        b.recover_claims("node-b").await.unwrap(),
+        0,
+        "node-a is alive"
+    );
     assert!(b
         .claim_due("node-b", at(100), 10, &[])
         .await
@@ -91,7 +95,7 @@ async fn a_dead_nodes_claims_are_recovered_once_its_lease_expires() {
     schema
         .exec("UPDATE nodes SET lease_until = now() - interval '1 second' WHERE node = 'node-a'")
         .await;
-    assert_eq!(b.recover_claims().await.unwrap(), 3);
+    assert_eq!(b.recover_claims("node-b").await.unwrap(), 3);
     assert_eq!(
         b.claim_due("node-b", at(100), 10, &[]).await.unwrap().len(),
         3

@@ -89,6 +89,37 @@ fn portal_signer(cfg: &Config) -> aviso_api::signed::Signer {
     signer
 }
 
+/// Releases, beside the starting server, the claims a previous run left
+/// (SQLite reads the whole deliveries table for them, about a second per
+/// million rows, so serving does not wait); released deliveries are due
+/// again and the dispatcher's scan takes them. Retried until it succeeds.
+fn spawn_recovery(
+    store: Arc<dyn Store>,
+    node: String,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    tracker.spawn(async move {
+        loop {
+            match store.recover_claims(&node).await {
+                Ok(0) => return,
+                Ok(recovered) => {
+                    tracing::info!(recovered, "released claims left by the previous run");
+                    return;
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "releasing claims left by the previous run failed; trying again in 1 s"
+                ),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
 /// Runs API and dispatcher (as `cfg.role` says) on `listener` until `cancel` fires, then stops
 /// taking requests, lets in-flight deliveries finish within the grace period,
 /// flushes outcomes, and returns.
@@ -98,15 +129,17 @@ pub async fn run(
     listener: TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let recovered = store.recover_claims().await?;
-    if recovered > 0 {
-        tracing::info!(recovered, "released claims left by the previous run");
-    }
     let tracker = TaskTracker::new();
     let dispatch_cancel = CancellationToken::new();
     let node_id = format!(
         "node-{}",
         aviso_core::KeyId::new().as_str().trim_start_matches("key_")
+    );
+    spawn_recovery(
+        store.clone(),
+        node_id.clone(),
+        &tracker,
+        dispatch_cancel.clone(),
     );
     let dispatch: Option<DispatchHandle> = if cfg.role.dispatches() {
         let d = Dispatcher::try_start(

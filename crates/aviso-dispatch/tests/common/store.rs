@@ -301,9 +301,12 @@ impl Store for FakeStore {
         }
         Ok(())
     }
-    async fn recover_claims(&self) -> Result<u64> {
+    async fn recover_claims(&self, node: &str) -> Result<u64> {
         let mut st = self.state.lock().unwrap();
-        st.rows.values_mut().for_each(|r| r.claimed_by = None);
+        st.rows
+            .values_mut()
+            .filter(|r| r.claimed_by.as_deref() != Some(node))
+            .for_each(|r| r.claimed_by = None);
         Ok(0)
     }
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> Result<()> {

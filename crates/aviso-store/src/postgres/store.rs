@@ -319,7 +319,7 @@ impl Store for PostgresStore {
     /// Other nodes may be running: releases only the claims of nodes whose
     /// lease ran out (or that never had one).
     #[instrument(skip_all)]
-    async fn recover_claims(&self) -> Result<u64> {
+    async fn recover_claims(&self, _node: &str) -> Result<u64> {
         in_tx!(self, |tx| leases::recover(&tx))
     }
 

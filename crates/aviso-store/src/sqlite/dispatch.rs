@@ -174,12 +174,29 @@ pub(super) fn release_claims(conn: &Connection, ids: &[DeliveryId]) -> Result<()
     Ok(())
 }
 
-/// Clears every claim (one process owns a SQLite database).
-pub(super) fn recover_claims(conn: &Connection) -> Result<u64> {
-    conn.prepare_cached("UPDATE deliveries SET locked_by = NULL WHERE locked_by IS NOT NULL")
-        .and_then(|mut s| s.execute([]))
-        .map(|n| n as u64)
+/// Delivery rows (by rowid) that one command of [`recover_claims`] reads.
+pub(super) const RECOVER_BATCH: i64 = 50_000;
+
+/// The highest delivery rowid so far (0 with none).
+pub(super) fn last_delivery_row(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(rowid), 0) FROM deliveries")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(db_err)
+}
+
+/// Clears the claims of every node but `node` among delivery rows `from`
+/// (exclusive) to `to` (inclusive); one process owns a SQLite database, so
+/// any other claim was left by an earlier run. Claims are not indexed (two
+/// writes per delivery to serve this statement once per start), so the
+/// caller walks the table in batches, each a short command of its own.
+pub(super) fn recover_claims(conn: &Connection, node: &str, from: i64, to: i64) -> Result<u64> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET locked_by = NULL \
+         WHERE rowid > ?2 AND rowid <= ?3 AND locked_by IS NOT NULL AND locked_by <> ?1",
+    )
+    .and_then(|mut s| s.execute(params![node, from, to]))
+    .map(|n| n as u64)
+    .map_err(db_err)
 }
 
 /// Records attempts and moves their deliveries on.

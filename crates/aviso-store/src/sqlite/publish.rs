@@ -8,7 +8,7 @@ use aviso_core::model::{Delivery, DeliveryStatus, EndpointSpec, Event, NewEvent}
 use aviso_core::{DeliveryId, EndpointId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Tenants whose routes are kept before the cache starts over.
 const ROUTES_CAP: usize = 10_000;
@@ -123,15 +123,10 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
             .get_or_insert_with(|| serde_json::from_str(&event.payload).ok())
             .clone()
     };
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, attempts, \
-             round_attempts, round_started_at, next_attempt_at, locked_by, created_at, updated_at, \
-             order_key) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?6, ?6, ?7, ?6, ?6, ?8)",
-        )
-        .map_err(db_err)?;
     let mut deliveries = Vec::new();
     let mut jobs = Vec::new();
+    // (endpoint, claim, ordering key) of each delivery, in `deliveries` order.
+    let mut rows = Vec::new();
     for (endpoint, spec) in routes.iter() {
         if !spec.wants(event.event_type.as_str(), &mut payload) {
             continue;
@@ -148,18 +143,6 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
             }
             _ => claim_for.as_deref(),
         };
-        insert
-            .execute(params![
-                id.as_str(),
-                event.id.as_str(),
-                endpoint.as_str(),
-                event.tenant.as_str(),
-                event.event_type.as_str(),
-                event.created_at.0,
-                claim,
-                key,
-            ])
-            .map_err(db_err)?;
         if claim.is_some() || claim_for.is_none() {
             jobs.push(DispatchJob {
                 delivery: id.clone(),
@@ -174,6 +157,7 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
                 due_at: event.created_at,
             });
         }
+        rows.push((endpoint, claim, key));
         deliveries.push(Delivery {
             id,
             event: event.id.clone(),
@@ -191,12 +175,81 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
             updated_at: event.created_at,
         });
     }
+    insert_deliveries(conn, &event, &deliveries, &rows)?;
     Ok(Published {
         event,
         deliveries,
         created: true,
         jobs,
     })
+}
+
+/// Deliveries inserted by one statement; a wider fan-out takes several.
+const INSERT_CHUNK: usize = 16;
+
+/// The insert of `n` deliveries of one event: `?1`–`?4` are the event, its
+/// tenant, type and time; row `i` binds its id, endpoint, claim and ordering
+/// key at `?(5 + 4i)`–`?(8 + 4i)`.
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=INSERT_CHUNK)
+            .map(|n| {
+                let values: Vec<String> = (0..n)
+                    .map(|i| {
+                        let p = 5 + 4 * i;
+                        format!(
+                            "(?{p}, ?1, ?{}, ?2, ?3, 'pending', 0, 0, ?4, ?4, ?{}, ?4, ?4, ?{})",
+                            p + 1,
+                            p + 2,
+                            p + 3
+                        )
+                    })
+                    .collect();
+                format!(
+                    "INSERT OR FAIL INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, \
+                     attempts, round_attempts, round_started_at, next_attempt_at, locked_by, created_at, \
+                     updated_at, order_key) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[n - 1]
+}
+
+/// Inserts an event's deliveries, [`INSERT_CHUNK`] rows per statement (one
+/// statement for most fan-outs instead of one per delivery).
+fn insert_deliveries(
+    conn: &Connection,
+    event: &Event,
+    deliveries: &[Delivery],
+    rows: &[(&EndpointId, Option<&str>, Option<String>)],
+) -> Result<()> {
+    for (ds, rs) in deliveries
+        .chunks(INSERT_CHUNK)
+        .zip(rows.chunks(INSERT_CHUNK))
+    {
+        let mut stmt = conn.prepare_cached(insert_sql(ds.len())).map_err(db_err)?;
+        stmt.raw_bind_parameter(1, event.id.as_str())
+            .map_err(db_err)?;
+        stmt.raw_bind_parameter(2, event.tenant.as_str())
+            .map_err(db_err)?;
+        stmt.raw_bind_parameter(3, event.event_type.as_str())
+            .map_err(db_err)?;
+        stmt.raw_bind_parameter(4, event.created_at.0)
+            .map_err(db_err)?;
+        for (i, (d, (endpoint, claim, key))) in ds.iter().zip(rs).enumerate() {
+            let p = 5 + 4 * i;
+            stmt.raw_bind_parameter(p, d.id.as_str()).map_err(db_err)?;
+            stmt.raw_bind_parameter(p + 1, endpoint.as_str())
+                .map_err(db_err)?;
+            stmt.raw_bind_parameter(p + 2, claim).map_err(db_err)?;
+            stmt.raw_bind_parameter(p + 3, key).map_err(db_err)?;
+        }
+        stmt.raw_execute().map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// Whether an older pending delivery with this endpoint and ordering key is

@@ -311,8 +311,7 @@ pub(super) fn get_delivery(
          (SELECT id FROM endpoints WHERE tenant_id = ?2 OR partner_id = ?2)"
     );
     let delivery = one(&tx, &sql, [id.as_str(), owner.as_str()], rows::delivery)?;
-    let sql =
-        format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY at, rowid");
+    let sql = format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY at, id");
     let attempts = all(&tx, &sql, [id.as_str()], rows::attempt)?;
     Ok((delivery, attempts))
 }

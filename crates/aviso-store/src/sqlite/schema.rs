@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_ordering_retention.sql"),
     include_str!("migrations/0003_operations_partners.sql"),
+    include_str!("migrations/0004_lean_delivery_writes.sql"),
 ];
 
 /// Brings the schema up to date in one transaction. Foreign keys are off
@@ -103,7 +104,9 @@ mod tests {
                  VALUES ('evt_1', 'ten_1', 'A.X', '{}', 0);
              INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status,
                  round_started_at, created_at, updated_at)
-                 VALUES ('dlv_1', 'evt_1', 'ep_1', 'ten_1', 'A.X', 'pending', 0, 0, 0);",
+                 VALUES ('dlv_1', 'evt_1', 'ep_1', 'ten_1', 'A.X', 'pending', 0, 0, 0);
+             INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, response_headers_json)
+                 VALUES ('att_1', 'dlv_1', 5, 7, 500, '[]');",
         )
         .unwrap();
         migrate(&mut conn).unwrap();
@@ -118,10 +121,28 @@ mod tests {
             count("SELECT count(*) FROM endpoint_coverage WHERE endpoint_id = 'ep_1'"),
             1
         );
+        // Migration 4 rebuilds `attempts` keyed by delivery: rows kept, a
+        // repeated attempt id refused, the claims index gone.
+        assert_eq!(
+            count("SELECT count(*) FROM attempts WHERE delivery_id = 'dlv_1' AND id = 'att_1' AND status_code = 500"),
+            1
+        );
+        assert!(conn
+            .execute(
+                "INSERT INTO attempts (id, delivery_id, at, duration_ms, response_headers_json) \
+                 VALUES ('att_1', 'dlv_1', 6, 0, '[]')",
+                [],
+            )
+            .is_err());
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_claimed'"),
+            0
+        );
         // The deliveries' foreign key still points at the rebuilt table.
         conn.execute("DELETE FROM endpoints WHERE id = 'ep_1'", [])
             .unwrap();
         assert_eq!(count("SELECT count(*) FROM deliveries"), 0);
+        assert_eq!(count("SELECT count(*) FROM attempts"), 0);
         assert!(conn
             .execute(
                 "INSERT INTO api_keys (id, hash, scope, name, created_at) VALUES ('key_3', 'h3', 'partner', 'p', 0)",

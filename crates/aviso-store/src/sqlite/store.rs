@@ -323,12 +323,27 @@ impl Store for SqliteStore {
     }
 
     #[instrument(skip_all)]
-    async fn recover_claims(&self) -> Result<u64> {
-        self.write(|c| {
-            tasks::recover_tasks(&c.conn)?;
-            dispatch::recover_claims(&c.conn)
-        })
-        .await
+    async fn recover_claims(&self, node: &str) -> Result<u64> {
+        // Rows inserted after this are this process's own.
+        let last = self
+            .write(|c| {
+                tasks::recover_tasks(&c.conn)?;
+                dispatch::last_delivery_row(&c.conn)
+            })
+            .await?;
+        let mut released = 0;
+        let mut from = 0;
+        while from < last {
+            let (node, to) = (
+                node.to_owned(),
+                from.saturating_add(dispatch::RECOVER_BATCH),
+            );
+            released += self
+                .write(move |c| dispatch::recover_claims(&c.conn, &node, from, to))
+                .await?;
+            from = to;
+        }
+        Ok(released)
     }
 
     #[instrument(level = "debug", skip_all, fields(count = outcomes.len()))]

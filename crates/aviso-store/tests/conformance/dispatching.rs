@@ -96,7 +96,11 @@ pub async fn release_and_recover_claims(db: Db, backend: Backend) {
         [&delivery_ids[0]]
     );
     if backend.shared {
-        assert_eq!(db.recover_claims().await.unwrap(), 0, "n1 and n2 are alive");
+        assert_eq!(
+            db.recover_claims("n9").await.unwrap(),
+            0,
+            "n1 and n2 are alive"
+        );
         assert_eq!(db.next_due_at().await.unwrap(), None);
         assert!(db
             .claim_due("n3", at(100), 10, &[])
@@ -105,11 +109,14 @@ pub async fn release_and_recover_claims(db: Db, backend: Backend) {
             .is_empty());
         return;
     }
-    assert_eq!(db.recover_claims().await.unwrap(), 4);
+    assert_eq!(db.recover_claims("n9").await.unwrap(), 4);
     assert_eq!(db.next_due_at().await.unwrap(), Some(at(1)));
     assert_eq!(db.claim_due("n3", at(100), 10, &[]).await.unwrap().len(), 4);
-    assert_eq!(db.recover_claims().await.unwrap(), 4);
-    assert_eq!(db.recover_claims().await.unwrap(), 0);
+    // The caller's own claims stay (recovery may run beside its dispatcher).
+    assert_eq!(db.recover_claims("n3").await.unwrap(), 0);
+    assert_eq!(db.next_due_at().await.unwrap(), None);
+    assert_eq!(db.recover_claims("n9").await.unwrap(), 4);
+    assert_eq!(db.recover_claims("n9").await.unwrap(), 0);
 }
 
 pub async fn publish_claims_for_the_given_node(db: Db) {
@@ -237,7 +244,7 @@ pub async fn record_outcomes_moves_deliveries_on(db: Db, backend: Backend) {
     );
     let left = if backend.shared { 0 } else { 1 };
     assert_eq!(
-        db.recover_claims().await.unwrap(),
+        db.recover_claims("n9").await.unwrap(),
         left,
         "the kept claim is the only one left (and held by a live node when shared)"
     );
@@ -428,4 +435,82 @@ pub async fn replayed_deliveries_join_their_line(db: Db) {
         got.is_empty(),
         "the follower waits behind n1's head: {got:?}"
     );
+}
+
+/// A fan-out wider than one insert statement (backends may batch rows) stores
+/// every delivery with its own endpoint and ordering key, and claims exactly
+/// those not waiting behind an unclaimed older delivery of their line.
+pub async fn a_wide_fan_out_stores_and_claims_each_delivery(db: Db) {
+    use aviso_core::flow::{DeliveryOrder, JsonPointer};
+    use std::collections::BTreeMap;
+    let t = tenant(&db, "t").await;
+    let mut ordered = Vec::new();
+    for i in 0..37 {
+        if i % 9 == 4 {
+            let mut s = spec(&[]);
+            s.policy.ordering = DeliveryOrder::FifoKey(JsonPointer::parse("/k").unwrap());
+            ordered.push(db.create_endpoint(endpoint_value(&t, s)).await.unwrap().id);
+        } else {
+            endpoint(&db, &t, &[]).await;
+        }
+    }
+    // An unclaimed older delivery on each ordered endpoint's line "a".
+    let older = db
+        .publish(event(&t, "A.X", json!({ "k": "a" }), 10), None)
+        .await
+        .unwrap();
+    assert_eq!(older.deliveries.len(), 37);
+    let p = db
+        .publish(event(&t, "A.X", json!({ "k": "a" }), 20), Some("n1"))
+        .await
+        .unwrap();
+    assert_eq!(p.deliveries.len(), 37);
+    let claimed: BTreeMap<_, _> = p
+        .jobs
+        .iter()
+        .map(|j| (j.delivery.clone(), j.endpoint.clone()))
+        .collect();
+    assert_eq!(claimed.len(), 37 - ordered.len());
+    for d in &p.deliveries {
+        assert_eq!(
+            claimed.get(&d.id),
+            (!ordered.contains(&d.endpoint)).then_some(&d.endpoint),
+            "claimed unless it waits behind its line"
+        );
+    }
+    let (_, stored) = db.get_event(&t.id, &p.event.id).await.unwrap();
+    let by_id = |ds: &[aviso_core::model::Delivery]| {
+        ds.iter()
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    (d.endpoint.clone(), d.status, d.next_attempt_at),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(by_id(&stored), by_id(&p.deliveries));
+
+    // What this node did not claim is due for the scan: the older event's
+    // deliveries and, behind them in their lines, this event's ordered ones.
+    let mut due: Vec<_> = db
+        .claim_due("n2", at(100), 100, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.delivery)
+        .collect();
+    due.sort();
+    let mut expected: Vec<_> = older
+        .deliveries
+        .iter()
+        .chain(
+            p.deliveries
+                .iter()
+                .filter(|d| ordered.contains(&d.endpoint)),
+        )
+        .map(|d| d.id.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(due, expected);
 }
