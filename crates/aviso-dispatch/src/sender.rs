@@ -340,11 +340,19 @@ fn request_headers(
 ) -> HeaderMap {
     let ts = at.unix_seconds();
     let signature = signature_header(endpoint.secrets.active(at), job.event.as_str(), ts, body);
-    let mut h = HeaderMap::new();
+    let mut h = HeaderMap::with_capacity(8 + endpoint.spec.headers.0.len());
     h.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(ts));
+    // Event ids and signatures are ASCII made here; the fallbacks are unreachable.
+    if let Ok(v) = HeaderValue::from_str(job.event.as_str()) {
+        h.insert(WEBHOOK_ID, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&signature) {
+        h.insert(WEBHOOK_SIGNATURE, v);
+    }
     let mut put = |name: &str, value: &str| match (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -356,9 +364,6 @@ fn request_headers(
         // Names and values are validated when the endpoint is stored.
         _ => tracing::warn!(endpoint = %endpoint.id, header = name, "skipping an invalid header"),
     };
-    put("webhook-id", job.event.as_str());
-    put("webhook-timestamp", &ts.to_string());
-    put("webhook-signature", &signature);
     for (name, value) in &endpoint.spec.headers.0 {
         put(name.as_str(), value.as_str());
     }
@@ -367,6 +372,11 @@ fn request_headers(
     }
     h
 }
+
+/// The Standard Webhooks headers, named once.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// Maps a request error to its class and a short human detail (no URL).
 fn classify(err: &(dyn StdError + 'static), timed_out: bool) -> (AttemptError, String) {

@@ -131,6 +131,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let dispatch_cancel = CancellationToken::new();
+    // Before anything records: the dispatcher keeps the handles it registers.
+    let metrics = if cfg.metrics {
+        crate::telemetry::prometheus()
+    } else {
+        None
+    };
     let node_id = format!(
         "node-{}",
         aviso_core::KeyId::new().as_str().trim_start_matches("key_")
@@ -194,11 +200,6 @@ pub async fn run(
         &tracker,
         dispatch_cancel.clone(),
     );
-    let metrics = if cfg.metrics {
-        crate::telemetry::prometheus()
-    } else {
-        None
-    };
     let mut app = if cfg.role.serves_api() {
         let mut app = aviso_api::router(state.clone());
         if cfg.portal.enabled {

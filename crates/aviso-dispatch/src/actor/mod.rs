@@ -93,6 +93,7 @@ pub(crate) struct Actor {
     wakeups: BinaryHeap<Reverse<(Instant, EndpointId)>>,
     wake_at: HashMap<EndpointId, Instant>,
     to_release: Vec<DeliveryId>,
+    attempt_metrics: crate::telemetry::AttemptMetrics,
     scanning: bool,
     rescan: bool,
     stopping: bool,
@@ -142,6 +143,7 @@ impl Actor {
             wakeups: BinaryHeap::new(),
             wake_at: HashMap::new(),
             to_release: Vec::new(),
+            attempt_metrics: Default::default(),
             scanning: false,
             rescan: false,
             stopping: false,
@@ -357,7 +359,7 @@ impl Actor {
                     next = ?next,
                     "attempt finished"
                 );
-                crate::telemetry::attempt(&attempt, &next);
+                self.attempt_metrics.record(&attempt, &next);
                 let observed = next.clone();
                 self.write_outcome(AttemptOutcome { attempt, next }).await;
                 // After the write is queued, so a disable it triggers comes after it.
