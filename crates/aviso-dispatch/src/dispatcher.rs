@@ -20,7 +20,8 @@ impl Dispatcher {
     /// Starts the dispatcher on `tracker`; it stops when `cancel` fires.
     ///
     /// The caller should call [`Store::recover_claims`] with this node's id
-    /// once per process start (before or beside this). Panics only if the HTTP client's TLS backend cannot start.
+    /// once per process start (before or beside this). Panics only if the
+    /// HTTP client's TLS backend cannot start.
     pub fn start(
         store: Arc<dyn Store>,
         cfg: DispatcherConfig,

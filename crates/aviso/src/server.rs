@@ -102,9 +102,10 @@ fn spawn_recovery(
     tracker.spawn(async move {
         loop {
             match store.recover_claims(&node).await {
-                Ok(0) => return,
                 Ok(recovered) => {
-                    tracing::info!(recovered, "released claims left by the previous run");
+                    if recovered > 0 {
+                        tracing::info!(recovered, "released claims left by the previous run");
+                    }
                     return;
                 }
                 Err(e) => tracing::warn!(

@@ -102,18 +102,20 @@ pub(super) async fn leave(c: &impl GenericClient, leases: &Leases, node: &str) -
     Ok(released)
 }
 
-/// Like [`sweep`], and also releases claims of nodes that have no lease row at all.
-pub(super) async fn recover(c: &impl GenericClient) -> Result<u64> {
+/// Like [`sweep`], and also releases claims of nodes that have no lease row
+/// at all, never those of `node` (the caller, whose first lease may commit
+/// with its first claims while this runs).
+pub(super) async fn recover(c: &impl GenericClient, node: &str) -> Result<u64> {
     let stmt = c
         .prepare_cached(
             "WITH dead AS (DELETE FROM nodes WHERE lease_until < now() RETURNING node) \
              UPDATE deliveries d SET locked_by = NULL \
-             WHERE d.locked_by IS NOT NULL AND NOT EXISTS \
+             WHERE d.locked_by IS NOT NULL AND d.locked_by <> $1 AND NOT EXISTS \
                (SELECT 1 FROM nodes n WHERE n.node = d.locked_by AND n.lease_until >= now())",
         )
         .await
         .map_err(db_err)?;
-    let released = c.execute(&stmt, &[]).await.map_err(db_err)?;
+    let released = c.execute(&stmt, &[&node]).await.map_err(db_err)?;
     if released > 0 {
         super::notify::work_due(c).await?;
     }

@@ -319,8 +319,8 @@ impl Store for PostgresStore {
     /// Other nodes may be running: releases only the claims of nodes whose
     /// lease ran out (or that never had one).
     #[instrument(skip_all)]
-    async fn recover_claims(&self, _node: &str) -> Result<u64> {
-        in_tx!(self, |tx| leases::recover(&tx))
+    async fn recover_claims(&self, node: &str) -> Result<u64> {
+        in_tx!(self, |tx| leases::recover(&tx, node))
     }
 
     #[instrument(level = "debug", skip_all, fields(count = outcomes.len()))]

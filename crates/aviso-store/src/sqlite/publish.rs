@@ -125,7 +125,7 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
     };
     let mut deliveries = Vec::new();
     let mut jobs = Vec::new();
-    // (endpoint, claim, ordering key) of each delivery, in `deliveries` order.
+    // (claim, ordering key) of each delivery, in `deliveries` order.
     let mut rows = Vec::new();
     for (endpoint, spec) in routes.iter() {
         if !spec.wants(event.event_type.as_str(), &mut payload) {
@@ -157,7 +157,7 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
                 due_at: event.created_at,
             });
         }
-        rows.push((endpoint, claim, key));
+        rows.push((claim, key));
         deliveries.push(Delivery {
             id,
             event: event.id.clone(),
@@ -224,7 +224,7 @@ fn insert_deliveries(
     conn: &Connection,
     event: &Event,
     deliveries: &[Delivery],
-    rows: &[(&EndpointId, Option<&str>, Option<String>)],
+    rows: &[(Option<&str>, Option<String>)],
 ) -> Result<()> {
     for (ds, rs) in deliveries
         .chunks(INSERT_CHUNK)
@@ -239,10 +239,10 @@ fn insert_deliveries(
             .map_err(db_err)?;
         stmt.raw_bind_parameter(4, event.created_at.0)
             .map_err(db_err)?;
-        for (i, (d, (endpoint, claim, key))) in ds.iter().zip(rs).enumerate() {
+        for (i, (d, (claim, key))) in ds.iter().zip(rs).enumerate() {
             let p = 5 + 4 * i;
             stmt.raw_bind_parameter(p, d.id.as_str()).map_err(db_err)?;
-            stmt.raw_bind_parameter(p + 1, endpoint.as_str())
+            stmt.raw_bind_parameter(p + 1, d.endpoint.as_str())
                 .map_err(db_err)?;
             stmt.raw_bind_parameter(p + 2, claim).map_err(db_err)?;
             stmt.raw_bind_parameter(p + 3, key).map_err(db_err)?;
