@@ -180,7 +180,14 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
-        conn.pragma_update(None, "cache_size", -32_000)
+        // 4 MB holds what the writer touches again (the right-hand edges of
+        // the B-trees and the recent deliveries its outcomes update). A larger
+        // cache costs every commit: when a B-tree page splits, SQLite parks a
+        // page under the number of the lock page (page 262,145 at 4 KB), and
+        // the commit then walks the writer's whole page cache to evict pages
+        // past the end of the file. With 32 MB that walk was 2 % of the
+        // server's CPU in the fan-out benchmark (BENCHMARKS.md).
+        conn.pragma_update(None, "cache_size", -4_000)
             .map_err(db_err)?;
         // Each command of a group commit runs in a savepoint, whose statement
         // journal would otherwise be a temporary file written page by page.
