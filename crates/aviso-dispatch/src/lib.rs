@@ -18,4 +18,4 @@ mod timers;
 pub use config::{DispatcherConfig, SenderConfig};
 pub use dispatcher::{DispatchHandle, Dispatcher};
 pub use guard::is_forbidden;
-pub use sender::Sender;
+pub use sender::{Sender, Target};

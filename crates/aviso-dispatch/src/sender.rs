@@ -31,6 +31,21 @@ pub struct Sender {
     cfg: Arc<SenderConfig>,
 }
 
+/// An endpoint prepared for sending (see [`Sender::target`]).
+pub struct Target {
+    endpoint: Arc<Endpoint>,
+    /// The URL as hyper takes it, or why it does not parse as one.
+    uri: Result<http::Uri, String>,
+    headers: HeaderMap,
+}
+
+impl Target {
+    /// The endpoint this target was prepared from.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+}
+
 /// The pooled HTTP client.
 #[derive(Clone)]
 enum Http {
@@ -98,9 +113,35 @@ impl Sender {
         })
     }
 
+    /// What every request to `endpoint` shares, prepared once for this
+    /// version of it: its URI, and the headers that are the same on every
+    /// attempt (content type, user agent, the endpoint's own, receiver auth).
+    pub fn target(&self, endpoint: Arc<Endpoint>) -> Target {
+        let uri = endpoint
+            .spec
+            .url
+            .as_url()
+            .as_str()
+            .parse::<http::Uri>()
+            .map_err(|e| e.to_string());
+        let headers = static_headers(&endpoint, &self.cfg.user_agent);
+        Target {
+            endpoint,
+            uri,
+            headers,
+        }
+    }
+
     /// Sends `job` to `endpoint` once; never fails, every outcome is an [`Attempt`].
-    #[tracing::instrument(level = "debug", skip_all, fields(delivery = %job.delivery, endpoint = %endpoint.id))]
     pub async fn send(&self, endpoint: &Endpoint, job: &DispatchJob) -> Attempt {
+        self.send_to(&self.target(Arc::new(endpoint.clone())), job)
+            .await
+    }
+
+    /// Sends `job` to a prepared target once, as [`Sender::send`] does.
+    #[tracing::instrument(level = "debug", skip_all, fields(delivery = %job.delivery, endpoint = %target.endpoint.id))]
+    pub async fn send_to(&self, target: &Target, job: &DispatchJob) -> Attempt {
+        let endpoint = &*target.endpoint;
         let at = Timestamp::now();
         let started = Instant::now();
         let mut attempt = Attempt {
@@ -120,13 +161,10 @@ impl Sender {
             return attempt;
         }
         let body = bytes::Bytes::copy_from_slice(job.payload.as_bytes());
-        let headers = request_headers(endpoint, job, at, &body);
+        let headers = request_headers(target, job, at, &body);
         let timeout = endpoint.spec.policy.timeout.0 .0;
         let deadline = tokio::time::Instant::now() + timeout;
-        match self
-            .request(endpoint.spec.url.as_url(), headers, body, deadline)
-            .await
-        {
+        match self.request(target, headers, body, deadline).await {
             Ok(resp) => {
                 let (status, headers) = match &resp {
                     Response::Direct(r) => (r.status(), r.headers()),
@@ -189,24 +227,18 @@ impl Sender {
     /// Sends the request; the answer's head, or the failure's class and detail.
     async fn request(
         &self,
-        url: &url::Url,
+        target: &Target,
         headers: HeaderMap,
         body: bytes::Bytes,
         deadline: tokio::time::Instant,
     ) -> Result<Response, (AttemptError, String)> {
         match &self.http {
             Http::Direct(client) => {
-                let uri: http::Uri = url
-                    .as_str()
-                    .parse()
-                    .map_err(|e: http::uri::InvalidUri| (AttemptError::Connect, e.to_string()))?;
+                let uri = target.uri.clone().map_err(|e| (AttemptError::Connect, e))?;
                 let mut req = http::Request::new(Full::new(body));
                 *req.method_mut() = http::Method::POST;
                 *req.uri_mut() = uri;
                 *req.headers_mut() = headers;
-                if let Ok(ua) = HeaderValue::from_str(&self.cfg.user_agent) {
-                    req.headers_mut().insert(http::header::USER_AGENT, ua);
-                }
                 match tokio::time::timeout_at(deadline, client.request(req)).await {
                     Err(_) => Err((AttemptError::Timeout, "the request timed out".into())),
                     Ok(Err(err)) => Err(classify(&err, false)),
@@ -216,7 +248,7 @@ impl Sender {
             Http::Proxied(client) => {
                 let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
                 client
-                    .post(url.clone())
+                    .post(target.endpoint.spec.url.as_url().clone())
                     .timeout(timeout)
                     .headers(headers)
                     .body(body)
@@ -331,20 +363,13 @@ fn proxied_client(cfg: &SenderConfig, proxy: &str) -> Result<reqwest::Client, re
     builder.build()
 }
 
-/// The signed request headers: Standard Webhooks, receiver auth, extras.
-fn request_headers(
-    endpoint: &Endpoint,
-    job: &DispatchJob,
-    at: Timestamp,
-    body: &[u8],
-) -> HeaderMap {
+/// An attempt's headers: the target's, and the Standard Webhooks id,
+/// timestamp and signature of this attempt.
+fn request_headers(target: &Target, job: &DispatchJob, at: Timestamp, body: &[u8]) -> HeaderMap {
     let ts = at.unix_seconds();
-    let signature = signature_header(endpoint.secrets.active(at), job.event.as_str(), ts, body);
-    let mut h = HeaderMap::with_capacity(8 + endpoint.spec.headers.0.len());
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let secret = target.endpoint.secrets.active(at);
+    let signature = signature_header(secret, job.event.as_str(), ts, body);
+    let mut h = target.headers.clone();
     h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(ts));
     // Event ids and signatures are ASCII made here; the fallbacks are unreachable.
     if let Ok(v) = HeaderValue::from_str(job.event.as_str()) {
@@ -352,6 +377,21 @@ fn request_headers(
     }
     if let Ok(v) = HeaderValue::from_str(&signature) {
         h.insert(WEBHOOK_SIGNATURE, v);
+    }
+    h
+}
+
+/// The headers every attempt to `endpoint` carries: content type, user
+/// agent, the endpoint's extra headers, then its receiver auth.
+fn static_headers(endpoint: &Endpoint, user_agent: &str) -> HeaderMap {
+    // Room for the three headers each attempt adds to a copy of these.
+    let mut h = HeaderMap::with_capacity(2 + endpoint.spec.headers.0.len() + 1 + 3);
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(ua) = HeaderValue::from_str(user_agent) {
+        h.insert(http::header::USER_AGENT, ua);
     }
     let mut put = |name: &str, value: &str| match (
         HeaderName::from_bytes(name.as_bytes()),

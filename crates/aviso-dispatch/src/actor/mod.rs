@@ -9,7 +9,7 @@ use crate::health::Health;
 use crate::lanes::{Lanes, Started};
 use crate::outcomes::{self, Write};
 use crate::rate::Bucket;
-use crate::sender::Sender;
+use crate::sender::{Sender, Target};
 use crate::timers::Timers;
 use aviso_core::model::{Attempt, Endpoint};
 use aviso_core::{DeliveryId, EndpointId, Timestamp};
@@ -85,6 +85,8 @@ pub(crate) struct Actor {
     outcome_tx: Option<mpsc::Sender<Write>>,
     writer: Option<JoinHandle<()>>,
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    /// Endpoints prepared for sending (see [`Actor::target`]).
+    targets: HashMap<EndpointId, Arc<Target>>,
     loading: HashMap<EndpointId, Loading>,
     lanes: Lanes,
     timers: Timers,
@@ -137,6 +139,7 @@ impl Actor {
             outcome_tx: Some(outcome_tx),
             writer: Some(writer),
             endpoints: HashMap::new(),
+            targets: HashMap::new(),
             loading: HashMap::new(),
             health: HashMap::new(),
             buckets: HashMap::new(),
@@ -249,8 +252,9 @@ impl Actor {
         self.pump(&endpoint);
     }
 
-    fn spawn_send(&self, started: Started, endpoint: Arc<Endpoint>) {
+    fn spawn_send(&mut self, started: Started, endpoint: Arc<Endpoint>) {
         let Started { job, key } = started;
+        let target = self.target(endpoint);
         let span = tracing::debug_span!(
             "attempt",
             event = %job.event,
@@ -265,16 +269,29 @@ impl Actor {
             let attempt = tokio::select! {
                 biased;
                 _ = abort.cancelled() => None,
-                attempt = sender.send(&endpoint, &job) => Some(attempt),
+                attempt = sender.send_to(&target, &job) => Some(attempt),
             };
             let _ = tx.send(Event::Done {
                 job,
-                endpoint,
+                endpoint: target.endpoint().clone(),
                 attempt,
                 key,
             });
         };
         self.tracker.spawn(task.instrument(span));
+    }
+
+    /// The endpoint prepared for sending, kept while this version of it is
+    /// the cached one (a reloaded endpoint is a new `Arc`).
+    fn target(&mut self, endpoint: Arc<Endpoint>) -> Arc<Target> {
+        match self.targets.get(&endpoint.id) {
+            Some(t) if Arc::ptr_eq(t.endpoint(), &endpoint) => t.clone(),
+            _ => {
+                let t = Arc::new(self.sender.target(endpoint));
+                self.targets.insert(t.endpoint().id.clone(), t.clone());
+                t
+            }
+        }
     }
 
     fn spawn_load(&self, id: EndpointId) {
@@ -410,6 +427,7 @@ impl Actor {
 
     fn invalidate(&mut self, id: EndpointId) {
         self.endpoints.remove(&id);
+        self.targets.remove(&id);
         if let Some(loading) = self.loading.get_mut(&id) {
             loading.stale = true;
             return;

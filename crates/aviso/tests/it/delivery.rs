@@ -130,6 +130,56 @@ async fn bearer_and_header_auth_reach_the_receiver() {
     app.stop().await;
 }
 
+/// The dispatcher prepares each endpoint's URI and fixed headers once; a
+/// change to the endpoint must still reach the very next delivery.
+#[tokio::test]
+async fn changed_headers_auth_and_url_reach_the_next_delivery() {
+    let app = TestApp::spawn().await;
+    let (first, second) = (Receiver::start().await, Receiver::start().await);
+    app.event_type("invoice.paid").await;
+    let t = app.tenant("acme").await;
+    let ep = app
+        .endpoint(
+            &t,
+            json!({"url": first.url, "headers": {"X-Env": "test"},
+                   "auth": {"bearer": {"token": "tok-1"}}}),
+        )
+        .await;
+    let path = format!("/v1/tenants/{t}/endpoints/{}", ep["id"].as_str().unwrap());
+    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 1}}))
+        .await;
+    wait_for("the first delivery", WAIT, || async { first.count() == 1 }).await;
+    let got = &first.received()[0];
+    assert_eq!(got.headers["x-env"], "test");
+    assert_eq!(got.headers["authorization"], "Bearer tok-1");
+
+    let (s, b) = app
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"headers": {"X-Env": "prod"}, "auth": {"bearer": {"token": "tok-2"}}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 2}}))
+        .await;
+    wait_for("the second delivery", WAIT, || async { first.count() == 2 }).await;
+    let got = &first.received()[1];
+    assert_eq!(got.headers["x-env"], "prod");
+    assert_eq!(got.headers["authorization"], "Bearer tok-2");
+
+    let (s, b) = app
+        .admin("PATCH", &path, Some(json!({"url": second.url})))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 3}}))
+        .await;
+    wait_for("the third delivery", WAIT, || async { second.count() == 1 }).await;
+    assert_eq!(first.count(), 2, "nothing more goes to the old URL");
+    assert_eq!(second.received()[0].body.as_ref(), br#"{"n":3}"#);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn failing_twice_then_ok_records_three_attempts() {
     let app = TestApp::spawn().await;
