@@ -282,3 +282,41 @@ async fn a_failed_handshake_is_a_tls_error() {
         attempt.error_detail
     );
 }
+
+/// What preparing an endpoint once saves per attempt: 2,000 sends of one
+/// job to a loopback receiver, with the endpoint prepared once
+/// (`AVISO_SEND_COST=prepared`) or for every attempt (anything else). A
+/// fixed amount of work, counted with `valgrind --tool=callgrind`:
+/// `AVISO_SEND_COST=prepared valgrind --tool=callgrind <sender test binary> --ignored --test-threads 1 send_cost`
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement, not a test"]
+async fn send_cost() {
+    let rx = Receiver::start().await;
+    let mut ep = endpoint(&rx.url("/hook"), DeliveryPolicy::default());
+    ep.spec.auth = ReceiverAuth::Bearer {
+        token: HeaderValue::parse("t0ken").unwrap(),
+    };
+    ep.spec.headers.0.insert(
+        HeaderName::parse("X-Env").unwrap(),
+        HeaderValue::parse("prod").unwrap(),
+    );
+    let j = job(
+        &ep,
+        r#"{"n": 1, "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+    );
+    let sender = open_sender();
+    let prepared = std::env::var("AVISO_SEND_COST").is_ok_and(|v| v == "prepared");
+    let target = sender.target(std::sync::Arc::new(ep.clone()));
+    for _ in 0..2_000 {
+        let attempt = if prepared {
+            sender.send_to(&target, &j).await
+        } else {
+            sender.send(&ep, &j).await
+        };
+        assert_eq!(attempt.status_code, Some(200));
+    }
+    println!(
+        "2,000 sends, endpoint prepared {}",
+        if prepared { "once" } else { "per attempt" }
+    );
+}
