@@ -36,9 +36,8 @@ fn header<'a>(r: &'a common::Received, name: &str) -> &'a str {
         .unwrap()
 }
 
-#[tokio::test]
-async fn sends_the_exact_body_signed_with_auth_and_extra_headers() {
-    let rx = Receiver::start().await;
+/// An endpoint at `rx`'s `/hook` with bearer auth `t0ken` and `X-Env: prod`.
+fn authed_endpoint(rx: &Receiver) -> Endpoint {
     let mut ep = endpoint(&rx.url("/hook"), DeliveryPolicy::default());
     ep.spec.auth = ReceiverAuth::Bearer {
         token: HeaderValue::parse("t0ken").unwrap(),
@@ -47,6 +46,13 @@ async fn sends_the_exact_body_signed_with_auth_and_extra_headers() {
         HeaderName::parse("X-Env").unwrap(),
         HeaderValue::parse("prod").unwrap(),
     );
+    ep
+}
+
+#[tokio::test]
+async fn sends_the_exact_body_signed_with_auth_and_extra_headers() {
+    let rx = Receiver::start().await;
+    let ep = authed_endpoint(&rx);
     let payload = "{\"a\": 1,   \"name\":\"Jos\u{e9}\" }";
     let j = job(&ep, payload);
 
@@ -292,14 +298,7 @@ async fn a_failed_handshake_is_a_tls_error() {
 #[ignore = "a measurement, not a test"]
 async fn send_cost() {
     let rx = Receiver::start().await;
-    let mut ep = endpoint(&rx.url("/hook"), DeliveryPolicy::default());
-    ep.spec.auth = ReceiverAuth::Bearer {
-        token: HeaderValue::parse("t0ken").unwrap(),
-    };
-    ep.spec.headers.0.insert(
-        HeaderName::parse("X-Env").unwrap(),
-        HeaderValue::parse("prod").unwrap(),
-    );
+    let ep = authed_endpoint(&rx);
     let j = job(
         &ep,
         r#"{"n": 1, "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
