@@ -10,6 +10,7 @@ mod guard;
 mod health;
 mod lanes;
 mod outcomes;
+mod pool;
 mod rate;
 mod sender;
 mod telemetry;

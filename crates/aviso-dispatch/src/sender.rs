@@ -2,21 +2,15 @@
 //! guard, and the classification of every way a request can fail.
 
 use crate::config::SenderConfig;
-use crate::guard::{allowed_addrs, check_name, is_forbidden, BlockedDestination, GuardedResolver};
+use crate::guard::{check_name, is_forbidden, BlockedDestination, GuardedResolver};
+use crate::pool::{Answer, Dest, Pool, SendError};
 use aviso_core::model::{Attempt, AttemptError, Endpoint};
 use aviso_core::signing::signature_header;
 use aviso_core::{AttemptId, Timestamp};
 use aviso_store::DispatchJob;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::client::legacy::connect::HttpConnector;
 use std::error::Error as StdError;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// Most response headers kept per attempt.
@@ -34,8 +28,8 @@ pub struct Sender {
 /// An endpoint prepared for sending (see [`Sender::target`]).
 pub struct Target {
     endpoint: Arc<Endpoint>,
-    /// The URL as hyper takes it, or why it does not parse as one.
-    uri: Result<http::Uri, String>,
+    /// Where requests go, or why the URL cannot be sent to.
+    dest: Result<Dest, String>,
     headers: HeaderMap,
 }
 
@@ -49,54 +43,11 @@ impl Target {
 /// The pooled HTTP client.
 #[derive(Clone)]
 enum Http {
-    /// hyper's client on a connector that resolves names through the guard:
-    /// the common case, with the least work per request.
-    Direct(Arc<DirectClient>),
+    /// Our own connections (see `pool.rs`), names resolved through the
+    /// guard: the common case, with the least work per request.
+    Direct(Arc<Pool>),
     /// Through the configured egress proxy: reqwest, which speaks to proxies.
     Proxied(reqwest::Client),
-}
-
-type DirectClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<HttpConnector<Resolver>>,
-    Full<bytes::Bytes>,
->;
-
-/// A response from either client.
-enum Response {
-    Direct(hyper::Response<hyper::body::Incoming>),
-    Proxied(reqwest::Response),
-}
-
-/// Names resolved by the destination guard, or by the system when private
-/// destinations are allowed.
-#[derive(Clone)]
-struct Resolver {
-    guarded: bool,
-}
-
-type BoxError = Box<dyn StdError + Send + Sync>;
-
-impl tower_service::Service<Name> for Resolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let guarded = self.guarded;
-        Box::pin(async move {
-            let host = name.as_str();
-            let addrs: Vec<SocketAddr> = if guarded {
-                allowed_addrs(host).await?
-            } else {
-                tokio::net::lookup_host((host, 0)).await?.collect()
-            };
-            Ok(addrs.into_iter())
-        })
-    }
 }
 
 impl Sender {
@@ -104,7 +55,7 @@ impl Sender {
     /// the configured proxy URL is invalid.
     pub fn new(cfg: SenderConfig) -> Result<Self, reqwest::Error> {
         let http = match &cfg.proxy {
-            None => Http::Direct(Arc::new(direct_client(&cfg))),
+            None => Http::Direct(Arc::new(Pool::new(&cfg))),
             Some(proxy) => Http::Proxied(proxied_client(&cfg, proxy)?),
         };
         Ok(Self {
@@ -117,17 +68,11 @@ impl Sender {
     /// version of it: its URI, and the headers that are the same on every
     /// attempt (content type, user agent, the endpoint's own, receiver auth).
     pub fn target(&self, endpoint: Arc<Endpoint>) -> Target {
-        let uri = endpoint
-            .spec
-            .url
-            .as_url()
-            .as_str()
-            .parse::<http::Uri>()
-            .map_err(|e| e.to_string());
+        let dest = Dest::new(endpoint.spec.url.as_url());
         let headers = static_headers(&endpoint, &self.cfg.user_agent);
         Target {
             endpoint,
-            uri,
+            dest,
             headers,
         }
     }
@@ -165,14 +110,11 @@ impl Sender {
         let timeout = endpoint.spec.policy.timeout.0 .0;
         let deadline = tokio::time::Instant::now() + timeout;
         match self.request(target, headers, body, deadline).await {
-            Ok(resp) => {
-                let (status, headers) = match &resp {
-                    Response::Direct(r) => (r.status(), r.headers()),
-                    Response::Proxied(r) => (r.status(), r.headers()),
-                };
-                let status = status.as_u16();
+            Ok(answer) => {
+                let status = answer.status.as_u16();
                 attempt.status_code = Some(status);
-                attempt.response_headers = headers
+                attempt.response_headers = answer
+                    .headers
                     .iter()
                     .take(MAX_RESPONSE_HEADERS)
                     .map(|(k, v)| {
@@ -182,7 +124,8 @@ impl Sender {
                         )
                     })
                     .collect();
-                attempt.response_snippet = self.read_snippet(resp, deadline).await;
+                attempt.response_snippet = (!answer.body.is_empty())
+                    .then(|| String::from_utf8_lossy(&answer.body).into_owned());
                 if !endpoint.spec.policy.success.accepts(status) {
                     attempt.error = Some(AttemptError::Status);
                     attempt.error_detail = Some(format!("status {status} is not a success status"));
@@ -224,123 +167,75 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends the request; the answer's head, or the failure's class and detail.
+    /// Sends the request; the answer (its body read up to the snippet cap
+    /// until the deadline), or the failure's class and detail.
     async fn request(
         &self,
         target: &Target,
         headers: HeaderMap,
         body: bytes::Bytes,
         deadline: tokio::time::Instant,
-    ) -> Result<Response, (AttemptError, String)> {
+    ) -> Result<Answer, (AttemptError, String)> {
+        let cap = self.cfg.response_snippet_bytes;
         match &self.http {
-            Http::Direct(client) => {
-                let uri = target.uri.clone().map_err(|e| (AttemptError::Connect, e))?;
-                let mut req = http::Request::new(Full::new(body));
-                *req.method_mut() = http::Method::POST;
-                *req.uri_mut() = uri;
-                *req.headers_mut() = headers;
-                match tokio::time::timeout_at(deadline, client.request(req)).await {
-                    Err(_) => Err((AttemptError::Timeout, "the request timed out".into())),
-                    Ok(Err(err)) => Err(classify(&err, false)),
-                    Ok(Ok(resp)) => Ok(Response::Direct(resp)),
+            Http::Direct(pool) => {
+                let dest = target
+                    .dest
+                    .as_ref()
+                    .map_err(|e| (AttemptError::Connect, e.clone()))?;
+                // Boxed: the exchange holds the request, the answer and their
+                // timers, which would otherwise be copied with every attempt task.
+                match Box::pin(pool.send(dest, headers, body, cap, deadline)).await {
+                    Ok(answer) => Ok(answer),
+                    Err(SendError::Timeout) => {
+                        Err((AttemptError::Timeout, "the request timed out".into()))
+                    }
+                    Err(SendError::Failed(err)) => Err(classify(&*err, false)),
                 }
             }
             Http::Proxied(client) => {
                 let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-                client
+                let mut resp = client
                     .post(target.endpoint.spec.url.as_url().clone())
                     .timeout(timeout)
                     .headers(headers)
                     .body(body)
                     .send()
                     .await
-                    .map(Response::Proxied)
                     .map_err(|err| {
                         let timed_out = err.is_timeout();
                         classify(&err.without_url(), timed_out)
-                    })
-            }
-        }
-    }
-
-    /// Reads the body chunk by chunk until the snippet cap (or the
-    /// attempt's deadline), then stops reading.
-    async fn read_snippet(&self, resp: Response, deadline: tokio::time::Instant) -> Option<String> {
-        let cap = self.cfg.response_snippet_bytes;
-        let mut buf: Vec<u8> = Vec::new();
-        let read = async {
-            match resp {
-                Response::Direct(resp) => {
-                    let mut body = resp.into_body();
-                    while buf.len() < cap {
-                        match body.frame().await {
-                            Some(Ok(frame)) => {
-                                if let Some(chunk) = frame.data_ref() {
-                                    let take = chunk.len().min(cap - buf.len());
-                                    buf.extend_from_slice(&chunk[..take]);
-                                }
-                            }
-                            None => break,
-                            Some(Err(err)) => {
-                                // The status already arrived; a broken body only shortens the snippet.
-                                tracing::debug!(error = %err, "response body cut short");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Response::Proxied(mut resp) => {
-                    while buf.len() < cap {
+                    })?;
+                let status = resp.status();
+                let headers = std::mem::take(resp.headers_mut());
+                let mut body = Vec::new();
+                let read = async {
+                    while body.len() < cap {
                         match resp.chunk().await {
                             Ok(Some(chunk)) => {
-                                let take = chunk.len().min(cap - buf.len());
-                                buf.extend_from_slice(&chunk[..take]);
+                                let take = chunk.len().min(cap - body.len());
+                                body.extend_from_slice(&chunk[..take]);
                             }
                             Ok(None) => break,
                             Err(err) => {
+                                // The status already arrived; a broken body only shortens the snippet.
                                 tracing::debug!(error = %err.without_url(), "response body cut short");
                                 break;
                             }
                         }
                     }
+                };
+                if tokio::time::timeout_at(deadline, read).await.is_err() {
+                    tracing::debug!("response body cut short by the timeout");
                 }
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                })
             }
-        };
-        if tokio::time::timeout_at(deadline, read).await.is_err() {
-            tracing::debug!("response body cut short by the timeout");
         }
-        (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned())
     }
-}
-
-/// hyper's pooled client: TLS by rustls with the web PKI roots (HTTP/1.1,
-/// or HTTP/2 when the receiver offers it), names through the guard unless
-/// private destinations are allowed, the configured source address.
-fn direct_client(cfg: &SenderConfig) -> DirectClient {
-    let mut http = HttpConnector::new_with_resolver(Resolver {
-        guarded: !cfg.allow_private_destinations,
-    });
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_local_address(cfg.bind_address);
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("the ring provider supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(http);
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .build(https)
 }
 
 /// reqwest's client for sending through the egress proxy.

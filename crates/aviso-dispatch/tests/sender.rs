@@ -8,7 +8,10 @@ use aviso_core::policy::{DeliveryPolicy, SuccessCodes, Timeout};
 use aviso_core::Dur;
 use aviso_dispatch::{Sender, SenderConfig};
 use common::{endpoint, job, Receiver};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn open_sender() -> Sender {
     Sender::new(SenderConfig {
@@ -318,4 +321,177 @@ async fn send_cost() {
         "2,000 sends, endpoint prepared {}",
         if prepared { "once" } else { "per attempt" }
     );
+}
+
+/// A bare HTTP/1.1 receiver on a loopback port that counts the connections
+/// it accepts, keeps each request's head, answers 200 `ok`, and closes a
+/// connection (without saying so) after `answers_per_connection` answers.
+struct Bare {
+    url: String,
+    connections: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Bare {
+    async fn start(answers_per_connection: usize) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook?x=1", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (count, kept) = (connections.clone(), heads.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for _ in 0..answers_per_connection {
+                        let Some(head) = read_request(&mut sock, &mut buf).await else {
+                            return;
+                        };
+                        kept.lock().unwrap().push(head);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        sock.write_all(answer).await.unwrap();
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            connections,
+            heads,
+        }
+    }
+}
+
+/// Reads one request (head and `content-length` body) from `sock`; its head.
+async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                buf.drain(..end + 4 + len);
+                return Some(head);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_connection_carries_requests_one_after_another() {
+    let rx = Bare::start(usize::MAX).await;
+    let ep = endpoint(&rx.url, DeliveryPolicy::default());
+    let sender = open_sender();
+    for _ in 0..5 {
+        let attempt = sender.send(&ep, &job(&ep, "{}")).await;
+        assert_eq!(attempt.status_code, Some(200), "{:?}", attempt.error_detail);
+        assert_eq!(attempt.response_snippet.as_deref(), Some("ok"));
+    }
+    assert_eq!(rx.connections.load(Ordering::SeqCst), 1);
+    let heads = rx.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 5);
+    let host = rx
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    for head in heads {
+        assert!(head.starts_with("POST /hook?x=1 HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("\r\nhost: {host}\r\n")),
+            "{head}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_the_receiver_closed_is_replaced() {
+    let rx = Bare::start(1).await;
+    let ep = endpoint(&rx.url, DeliveryPolicy::default());
+    let sender = open_sender();
+    for _ in 0..3 {
+        let attempt = sender.send(&ep, &job(&ep, "{}")).await;
+        assert_eq!(attempt.status_code, Some(200), "{:?}", attempt.error_detail);
+    }
+    assert_eq!(rx.connections.load(Ordering::SeqCst), 3);
+    assert_eq!(rx.heads.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_requests_each_take_a_connection_and_leave_it_for_the_next() {
+    let rx = Bare::start(usize::MAX).await;
+    let ep = endpoint(&rx.url, DeliveryPolicy::default());
+    let sender = open_sender();
+    for _ in 0..3 {
+        let sends = (0..4).map(|_| {
+            let (sender, ep) = (sender.clone(), ep.clone());
+            tokio::spawn(async move { sender.send(&ep, &job(&ep, "{}")).await })
+        });
+        for attempt in futures_join(sends).await {
+            assert_eq!(attempt.status_code, Some(200), "{:?}", attempt.error_detail);
+        }
+    }
+    assert_eq!(rx.heads.lock().unwrap().len(), 12);
+    let opened = rx.connections.load(Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&opened),
+        "{opened} connections for 4 at a time"
+    );
+}
+
+async fn futures_join<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks.collect::<Vec<_>>() {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_kept_connection_closed_while_idle_is_not_used() {
+    // The receiver answers once, then closes the connection only when told
+    // (its keep-alive running out while the connection sits in the pool).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let mut buf = Vec::new();
+        let (mut first, _) = listener.accept().await.unwrap();
+        read_request(&mut first, &mut buf).await.unwrap();
+        first.write_all(answer).await.unwrap();
+        close_rx.await.unwrap();
+        drop(first);
+        closed_tx.send(()).unwrap();
+        let (mut second, _) = listener.accept().await.unwrap();
+        buf.clear();
+        read_request(&mut second, &mut buf).await.unwrap();
+        second.write_all(answer).await.unwrap();
+    });
+    let ep = endpoint(&url, DeliveryPolicy::default());
+    let sender = open_sender();
+    let first = sender.send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(first.status_code, Some(200), "{:?}", first.error_detail);
+    close_tx.send(()).unwrap();
+    closed_rx.await.unwrap();
+    let second = sender.send(&ep, &job(&ep, "{}")).await;
+    assert_eq!(second.status_code, Some(200), "{:?}", second.error_detail);
+    server.await.unwrap();
 }
