@@ -86,10 +86,14 @@ pub fn generate_key() -> String {
 /// The stored form of a key: hex SHA-256. Keys are 256-bit random values, so a
 /// fast hash is enough; a password hash would only slow every request.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Every API request hashes its key: one string, not one per byte.
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(key.as_bytes()) {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
 }
 
 /// A request made inside this process on behalf of a caller already
@@ -172,5 +176,19 @@ impl KeyCache {
         if let Ok(mut m) = self.0.write() {
             m.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_key;
+
+    #[test]
+    fn a_key_is_stored_as_lower_case_hex_sha256() {
+        // FIPS 180-2's example: SHA-256 of "abc".
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
