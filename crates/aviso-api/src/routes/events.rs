@@ -6,15 +6,15 @@ use crate::error::{or_expired, ApiError, ApiResult, OrNotFound};
 use crate::extract::{decode_cursor, encode_cursor, page_limit, JsonBody, QueryArgs};
 use crate::views::EventView;
 use crate::ApiState;
-use aviso_core::model::{Event, NewEvent};
+use aviso_core::model::{DeliveryStatus, Event, NewEvent};
 use aviso_core::name::{EventTypeName, EventTypePattern};
-use aviso_core::{Dur, EventId, TenantId, Timestamp};
+use aviso_core::{DeliveryId, Dur, EndpointId, EventId, TenantId, Timestamp};
 use aviso_store::EventQuery;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -113,15 +113,20 @@ pub async fn publish(
     let claim_for = s.dispatch.as_ref().map(|d| d.node_id());
     let out = s.store.publish(ev, claim_for).await?;
     tracing::Span::current().record("event", out.event.id.as_str());
-    let deliveries: Vec<Value> = out
-        .deliveries
-        .iter()
-        .map(|d| json!({"id": d.id, "endpoint": d.endpoint, "status": d.status}))
-        .collect();
-    let body = json!({
-        "id": out.event.id, "type": out.event.event_type, "created_at": out.event.created_at,
-        "deliveries": deliveries,
-    });
+    let body = PublishedBody {
+        id: &out.event.id,
+        event_type: &out.event.event_type,
+        created_at: out.event.created_at,
+        deliveries: out
+            .deliveries
+            .iter()
+            .map(|d| PublishedDelivery {
+                id: &d.id,
+                endpoint: &d.endpoint,
+                status: d.status,
+            })
+            .collect(),
+    };
     if out.created {
         metrics::counter!("aviso_events_published_total").increment(1);
         metrics::counter!("aviso_deliveries_created_total").increment(out.deliveries.len() as u64);
@@ -139,6 +144,24 @@ pub async fn publish(
         )
             .into_response())
     }
+}
+
+/// The `202` body (documented as [`crate::schemas::Published`]), written
+/// from the store's answer without copying it into a JSON tree first.
+#[derive(Serialize)]
+struct PublishedBody<'a> {
+    id: &'a EventId,
+    #[serde(rename = "type")]
+    event_type: &'a EventTypeName,
+    created_at: Timestamp,
+    deliveries: Vec<PublishedDelivery<'a>>,
+}
+
+#[derive(Serialize)]
+struct PublishedDelivery<'a> {
+    id: &'a DeliveryId,
+    endpoint: &'a EndpointId,
+    status: DeliveryStatus,
 }
 
 #[derive(Deserialize)]
