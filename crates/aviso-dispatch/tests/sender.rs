@@ -333,6 +333,13 @@ struct Bare {
 }
 
 impl Bare {
+    /// A bare receiver, an endpoint at it and a sender that may reach it.
+    async fn with_sender(answers_per_connection: usize) -> (Self, Endpoint, Sender) {
+        let rx = Self::start(answers_per_connection).await;
+        let ep = endpoint(&rx.url, DeliveryPolicy::default());
+        (rx, ep, open_sender())
+    }
+
     async fn start(answers_per_connection: usize) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook?x=1", listener.local_addr().unwrap());
@@ -393,9 +400,7 @@ async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Op
 
 #[tokio::test]
 async fn one_connection_carries_requests_one_after_another() {
-    let rx = Bare::start(usize::MAX).await;
-    let ep = endpoint(&rx.url, DeliveryPolicy::default());
-    let sender = open_sender();
+    let (rx, ep, sender) = Bare::with_sender(usize::MAX).await;
     for _ in 0..5 {
         let attempt = sender.send(&ep, &job(&ep, "{}")).await;
         assert_eq!(attempt.status_code, Some(200), "{:?}", attempt.error_detail);
@@ -422,9 +427,7 @@ async fn one_connection_carries_requests_one_after_another() {
 
 #[tokio::test]
 async fn a_connection_the_receiver_closed_is_replaced() {
-    let rx = Bare::start(1).await;
-    let ep = endpoint(&rx.url, DeliveryPolicy::default());
-    let sender = open_sender();
+    let (rx, ep, sender) = Bare::with_sender(1).await;
     for _ in 0..3 {
         let attempt = sender.send(&ep, &job(&ep, "{}")).await;
         assert_eq!(attempt.status_code, Some(200), "{:?}", attempt.error_detail);
@@ -435,9 +438,7 @@ async fn a_connection_the_receiver_closed_is_replaced() {
 
 #[tokio::test]
 async fn concurrent_requests_each_take_a_connection_and_leave_it_for_the_next() {
-    let rx = Bare::start(usize::MAX).await;
-    let ep = endpoint(&rx.url, DeliveryPolicy::default());
-    let sender = open_sender();
+    let (rx, ep, sender) = Bare::with_sender(usize::MAX).await;
     for _ in 0..3 {
         let sends = (0..4).map(|_| {
             let (sender, ep) = (sender.clone(), ep.clone());
