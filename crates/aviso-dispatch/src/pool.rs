@@ -31,6 +31,7 @@ use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 use tower_service::Service;
 
 /// Idle connections kept per destination, at most (an endpoint has at most
@@ -232,18 +233,20 @@ impl Pool {
                 }
             }
         };
-        let (resp, conn) = match tokio::time::timeout_at(deadline, exchange).await {
-            Err(_) => return Err(SendError::Timeout),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(Ok(sent))) => sent,
+        // One timer for the head and the body.
+        let mut timer = pin!(tokio::time::sleep_until(deadline));
+        let (resp, conn) = match before(timer.as_mut(), exchange).await {
+            None => return Err(SendError::Timeout),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Ok(sent))) => sent,
             // The receiver chose HTTP/2.
-            Ok(Ok(Err(mut req))) => {
+            Some(Ok(Err(mut req))) => {
                 *req.uri_mut() = dest.uri.clone();
                 req.headers_mut().remove(http::header::HOST);
                 return Box::pin(self.send_shared(req, cap, deadline)).await;
             }
         };
-        let (answer, conn) = answer(resp, Some(conn), cap, deadline).await;
+        let (answer, conn) = answer(resp, Some(conn), cap, timer).await;
         if let Some(conn) = conn {
             self.put(&dest.key, conn);
         }
@@ -257,11 +260,12 @@ impl Pool {
         cap: usize,
         deadline: tokio::time::Instant,
     ) -> Result<Answer, SendError> {
-        let resp = tokio::time::timeout_at(deadline, self.shared.request(req))
+        let mut timer = pin!(tokio::time::sleep_until(deadline));
+        let resp = before(timer.as_mut(), self.shared.request(req))
             .await
-            .map_err(|_| SendError::Timeout)?
+            .ok_or(SendError::Timeout)?
             .map_err(|e| SendError::Failed(e.into()))?;
-        Ok(answer(resp, None, cap, deadline).await.0)
+        Ok(answer(resp, None, cap, timer).await.0)
     }
 
     /// The most recently used idle connection to `key` that is still open
@@ -394,14 +398,26 @@ fn post(uri: Uri, headers: HeaderMap, body: Body) -> Request<Body> {
     req
 }
 
-/// The answer's head and up to `cap` bytes of its body, read until `deadline`
+/// `fut`'s output, or `None` when `timer` fires first.
+async fn before<F: Future>(mut timer: Pin<&mut Sleep>, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// The answer's head and up to `cap` bytes of its body, read until `timer` fires
 /// (driving `conn` when it is the attempt's own); the connection comes back
 /// when the body was read to its end and it can take another request.
 async fn answer(
     resp: Response<Incoming>,
     mut conn: Option<Box<Conn>>,
     cap: usize,
-    deadline: tokio::time::Instant,
+    timer: Pin<&mut Sleep>,
 ) -> (Answer, Option<Box<Conn>>) {
     let (parts, mut body) = resp.into_parts();
     let mut buf = Vec::new();
@@ -434,9 +450,9 @@ async fn answer(
         }
         body.is_end_stream()
     };
-    let ended = match tokio::time::timeout_at(deadline, read).await {
-        Ok(ended) => ended,
-        Err(_) => {
+    let ended = match before(timer, read).await {
+        Some(ended) => ended,
+        None => {
             tracing::debug!("response body cut short by the timeout");
             false
         }
