@@ -88,25 +88,24 @@ pub(super) fn publish(ctx: &mut Ctx, ev: NewEvent, claim_for: Option<String>) ->
     }
     let routes = ctx.routes.get(&ctx.conn, &ev.tenant)?;
     let conn = &ctx.conn;
-    let seq: i64 = conn
-        .prepare_cached(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-        )
-        .and_then(|mut s| {
-            s.query_row(
-                params![
-                    ev.id.as_str(),
-                    ev.tenant.as_str(),
-                    ev.event_type.as_str(),
-                    &*ev.payload,
-                    ev.idempotency_key,
-                    ev.created_at.0
-                ],
-                |r| r.get(0),
-            )
-        })
-        .map_err(db_err)?;
+    // `seq` is the rowid. Not `RETURNING seq`: SQLite gathers returned rows
+    // in a temporary B-tree, opened and dropped for every event.
+    conn.prepare_cached(
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            ev.id.as_str(),
+            ev.tenant.as_str(),
+            ev.event_type.as_str(),
+            &*ev.payload,
+            ev.idempotency_key,
+            ev.created_at.0
+        ])
+    })
+    .map_err(db_err)?;
+    let seq = conn.last_insert_rowid();
     let event = Event {
         id: ev.id,
         tenant: ev.tenant,
