@@ -146,8 +146,8 @@ async fn changed_headers_auth_and_url_reach_the_next_delivery() {
         )
         .await;
     let path = format!("/v1/tenants/{t}/endpoints/{}", ep["id"].as_str().unwrap());
-    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 1}}))
-        .await;
+    let publish = |n: u32| app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": n}}));
+    publish(1).await;
     wait_for("the first delivery", WAIT, || async { first.count() == 1 }).await;
     let got = &first.received()[0];
     assert_eq!(got.headers["x-env"], "test");
@@ -161,8 +161,7 @@ async fn changed_headers_auth_and_url_reach_the_next_delivery() {
         )
         .await;
     assert_eq!(s, 200, "{b}");
-    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 2}}))
-        .await;
+    publish(2).await;
     wait_for("the second delivery", WAIT, || async { first.count() == 2 }).await;
     let got = &first.received()[1];
     assert_eq!(got.headers["x-env"], "prod");
@@ -172,8 +171,7 @@ async fn changed_headers_auth_and_url_reach_the_next_delivery() {
         .admin("PATCH", &path, Some(json!({"url": second.url})))
         .await;
     assert_eq!(s, 200, "{b}");
-    app.publish(&t, json!({"type": "invoice.paid", "payload": {"n": 3}}))
-        .await;
+    publish(3).await;
     wait_for("the third delivery", WAIT, || async { second.count() == 1 }).await;
     assert_eq!(first.count(), 2, "nothing more goes to the old URL");
     assert_eq!(second.received()[0].body.as_ref(), br#"{"n":3}"#);
