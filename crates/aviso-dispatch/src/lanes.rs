@@ -8,7 +8,8 @@
 
 use aviso_core::{DeliveryId, EndpointId, Timestamp};
 use aviso_store::DispatchJob;
-use std::collections::{HashMap, HashSet, VecDeque};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::VecDeque;
 
 struct Queued {
     job: DispatchJob,

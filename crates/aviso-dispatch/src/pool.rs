@@ -16,6 +16,7 @@
 use crate::config::SenderConfig;
 use crate::guard::allowed_addrs;
 use bytes::Bytes;
+use foldhash::{HashMap, HashMapExt};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
@@ -23,7 +24,6 @@ use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;

@@ -4,8 +4,8 @@
 
 use aviso_core::model::Attempt;
 use aviso_store::NextStep;
+use foldhash::HashMap;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
-use std::collections::HashMap;
 
 /// The attempt metrics' handles, registered on first use and kept: looking a
 /// labelled metric up in the recorder's registry on every attempt (a key

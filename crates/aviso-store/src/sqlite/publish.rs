@@ -6,8 +6,8 @@ use super::writer::Ctx;
 use crate::{DispatchJob, Published, Result};
 use aviso_core::model::{Delivery, DeliveryStatus, EndpointSpec, Event, NewEvent};
 use aviso_core::{DeliveryId, EndpointId, TenantId, Timestamp};
+use foldhash::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Tenants whose routes are kept before the cache starts over.
