@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +35,7 @@ impl Principal {
     /// Loads a tenant by id or uid whose resources (endpoints, events,
     /// deliveries) this caller manages: the admin any, a tenant key its own.
     /// Anything else, partner keys included, is 404.
-    pub async fn tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
+    pub async fn tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Arc<Tenant>> {
         let t = self.load_tenant(state, id_or_uid).await?;
         match self {
             Self::Admin => Ok(t),
@@ -45,7 +46,7 @@ impl Principal {
 
     /// Loads a tenant this caller may read: as [`Principal::tenant`], and a
     /// partner key also sees its own tenants.
-    pub async fn tenant_view(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
+    pub async fn tenant_view(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Arc<Tenant>> {
         let t = self.load_tenant(state, id_or_uid).await?;
         match self {
             Self::Partner(p) if t.partner.as_ref() == Some(p) => Ok(t),
@@ -66,13 +67,13 @@ impl Principal {
         state.store.get_partner(&id).await.or_not_found("partner")
     }
 
-    async fn load_tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Tenant> {
-        let t = state
+    /// The cached tenant itself, shared: a copy would clone its metadata.
+    async fn load_tenant(&self, state: &ApiState, id_or_uid: &str) -> ApiResult<Arc<Tenant>> {
+        state
             .catalog
             .tenant(state.store.as_ref(), id_or_uid)
             .await
-            .or_not_found("tenant")?;
-        Ok(Tenant::clone(&t))
+            .or_not_found("tenant")
     }
 }
 

@@ -32,7 +32,7 @@ impl FromRequestParts<ApiState> for Scope {
             .map_err(|_| ApiError::not_found("route"))?;
         for (key, value) in &params {
             let owner = match key {
-                "tenant" => Owner::Tenant(principal.tenant(state, value).await?.id),
+                "tenant" => Owner::Tenant(principal.tenant(state, value).await?.id.clone()),
                 "partner" => Owner::Partner(principal.partner(state, value).await?.id),
                 _ => continue,
             };

@@ -104,7 +104,7 @@ pub async fn publish(
     }
     let ev = NewEvent {
         id: EventId::new(),
-        tenant: tenant.id,
+        tenant: tenant.id.clone(),
         event_type: b.event_type,
         payload: b.payload.get().into(),
         idempotency_key: key,

@@ -187,7 +187,7 @@ pub async fn show(
     p: Principal,
     Path(t): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
-    p.tenant_view(&s, &t).await.map(Json)
+    p.tenant_view(&s, &t).await.map(|t| Json(Tenant::clone(&t)))
 }
 
 /// `PATCH /v1/tenants/{tenant}` (admin).
@@ -222,7 +222,7 @@ pub async fn update(
     JsonBody(b): JsonBody<UpdateTenant>,
 ) -> ApiResult<Json<Tenant>> {
     p.require_admin()?;
-    let mut tenant = p.tenant(&s, &t).await?;
+    let mut tenant = Tenant::clone(&*p.tenant(&s, &t).await?);
     if let Some(uid) = b.uid {
         tenant.uid = uid;
     }
