@@ -57,13 +57,20 @@ impl TestSchema {
         exec(&self.url, sql).await;
     }
 
-    /// Drops the schema and all it holds.
+    /// Drops the schema and all it holds. Many tests drop theirs at once,
+    /// each taking a lock per object: a deadlock or a full lock table
+    /// between them is retried, as PostgreSQL advises.
     pub async fn drop_now(self) {
-        exec(
-            &self.admin,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        )
-        .await;
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        for attempt in 1.. {
+            match try_exec(&self.admin, &sql).await {
+                Ok(()) => return,
+                Err(e) if attempt < 5 && is_transient(&e) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => panic!("`{sql}` failed: {}", describe(&e)),
+            }
+        }
     }
 }
 
@@ -75,16 +82,41 @@ fn now_secs() -> u64 {
 }
 
 async fn exec(url: &str, sql: &str) {
+    try_exec(url, sql)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {}", describe(&e)));
+}
+
+async fn try_exec(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {}", describe(&e)));
     let driver = tokio::spawn(conn);
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+    let res = client.batch_execute(sql).await;
     drop(client);
     let _ = driver.await;
+    res
+}
+
+/// A deadlock, a lock wait cut short or a full lock table.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        [
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::OUT_OF_MEMORY,
+        ]
+        .contains(c)
+    })
+}
+
+/// The server's own message and code (`db error` alone says nothing).
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// Drops test schemas left by runs that ended more than an hour ago.
