@@ -11,6 +11,7 @@ pub mod name;
 pub mod ops;
 pub mod policy;
 pub mod signing;
+mod text;
 pub mod time;
 pub mod url;
 

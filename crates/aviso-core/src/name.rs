@@ -1,5 +1,6 @@
 //! Event-type names (`CONTRATO.REGISTRADO`) and subscription patterns (`CONTRATO.*`).
 
+use crate::text::Text;
 use crate::ParseError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -14,8 +15,9 @@ fn valid_segment(s: &str) -> bool {
 }
 
 /// A catalogue name: segments of letters, digits, `_` and `-`, joined by dots.
+/// Held inline up to 30 bytes (a delivery's row and job each copy it).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventTypeName(String);
+pub struct EventTypeName(Text);
 
 impl EventTypeName {
     /// Parses and validates a name.
@@ -30,17 +32,17 @@ impl EventTypeName {
                 "`{s}` is not an event type name: use segments of letters, digits, `_` or `-` joined by dots, e.g. `CONTRATO.REGISTRADO`"
             )));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(Text::new(s)))
     }
 
     /// Wraps a value read back from the store.
     pub fn from_trusted(s: String) -> Self {
-        Self(s)
+        Self(Text::new(&s))
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -94,13 +96,13 @@ pub fn any_matches(types: &[EventTypePattern], name: &str) -> bool {
 
 impl fmt::Display for EventTypeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for EventTypeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -150,8 +152,13 @@ mod tests {
             "MONTANTE_ENERGIA.AJUSTADO",
             "a-b.c",
         ] {
-            EventTypeName::parse(ok).unwrap();
+            assert_eq!(EventTypeName::parse(ok).unwrap().as_str(), ok);
         }
+        // Longer than the inline 30 bytes, up to the limit: kept whole.
+        let long = format!("{}.{}", "A".repeat(60), "B".repeat(67));
+        assert_eq!(long.len(), MAX_NAME_LEN);
+        assert_eq!(EventTypeName::parse(&long).unwrap().as_str(), long);
+        assert!(EventTypeName::parse(&format!("{long}C")).is_err());
         for bad in [
             "",
             "CONTRATO.",
