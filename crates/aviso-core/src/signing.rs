@@ -57,15 +57,27 @@ impl SigningSecret {
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mut out = String::with_capacity(SIGNATURE_LEN);
+        self.sign_into(msg_id, timestamp, body, &mut out);
+        out
+    }
+
+    /// Appends [`SigningSecret::sign`]'s value to `out` (one buffer for the
+    /// whole header: it is made for every attempt).
+    fn sign_into(&self, msg_id: &str, timestamp: i64, body: &[u8], out: &mut String) {
         let mut mac = self.keyed.clone();
         mac.update(msg_id.as_bytes());
         mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
+        mac.update(itoa::Buffer::new().format(timestamp).as_bytes());
         mac.update(b".");
         mac.update(body);
-        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+        out.push_str("v1,");
+        B64.encode_string(mac.finalize().into_bytes(), out);
     }
 }
+
+/// `v1,` and the base64 of a 32-byte HMAC.
+const SIGNATURE_LEN: usize = 3 + 44;
 
 /// The `webhook-signature` value: one `v1,…` per active secret, space separated.
 pub fn signature_header<'a>(
@@ -74,11 +86,14 @@ pub fn signature_header<'a>(
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    secrets
-        .into_iter()
-        .map(|s| s.sign(msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(SIGNATURE_LEN);
+    for (i, secret) in secrets.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        secret.sign_into(msg_id, timestamp, body, &mut out);
+    }
+    out
 }
 
 impl fmt::Debug for SigningSecret {
@@ -114,6 +129,21 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    /// During a rotation the header carries one signature per secret, in
+    /// order, space separated; with one secret, just its signature.
+    #[test]
+    fn the_header_joins_one_signature_per_secret() {
+        let (old, new) = (SigningSecret::generate(), SigningSecret::generate());
+        let (id, ts, body) = ("evt_1", 1_700_000_000, br#"{"a":1}"#.as_slice());
+        assert_eq!(
+            signature_header([&new, &old], id, ts, body),
+            format!("{} {}", new.sign(id, ts, body), old.sign(id, ts, body))
+        );
+        let one = signature_header([&new], id, ts, body);
+        assert_eq!(one, new.sign(id, ts, body));
+        assert_eq!(one.len(), SIGNATURE_LEN);
     }
 
     #[test]

@@ -273,7 +273,7 @@ fn request_headers(target: &Target, job: &DispatchJob, at: Timestamp, body: &[u8
     if let Ok(v) = HeaderValue::from_str(job.event.as_str()) {
         h.insert(WEBHOOK_ID, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&signature) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(signature)) {
         h.insert(WEBHOOK_SIGNATURE, v);
     }
     h
