@@ -7,6 +7,7 @@ use super::report::Row;
 use super::BenchArgs;
 use std::time::{Duration, Instant};
 
+/// How long the raw ceiling is measured (shorter for runs shorter than this).
 const CEILING_TIME: Duration = Duration::from_secs(3);
 
 /// A server on a fresh database, a receiver, a tenant with endpoints, and the
@@ -34,12 +35,12 @@ impl Rig {
             Some(u) => Db::Url(u.clone()),
             None => Db::fresh_sqlite(),
         };
-        let server = Server::start(&db).await?;
+        let server = Server::start_binary(&args.server_exe()?, &db).await?;
         let rx = Receiver::start(n).await?;
         let api = Api::new(&server.base);
         let tenant = api.setup(&endpoints(&rx.base)).await?;
         eprintln!("[{name}] measuring the raw loopback ceiling");
-        let ceiling = raw_ceiling(&rx.base, publishers, CEILING_TIME).await;
+        let ceiling = raw_ceiling(&rx.base, publishers, CEILING_TIME.min(args.duration)).await;
         Ok(Self {
             db,
             server,
@@ -107,7 +108,7 @@ impl Rig {
             failed_publishes: failed,
             ceiling_per_s: self.ceiling,
             of_ceiling: deliveries_per_s / self.ceiling,
-            notes: String::new(),
+            ..Row::default()
         }
     }
 
@@ -163,6 +164,7 @@ pub async fn fanout(
     let mut r = rig
         .measure(name, Load::Closed(publishers), healthy, args.duration)
         .await;
+    r.healthy_endpoints = healthy;
     if n > 1 {
         r.notes = format!(
             "healthy endpoints: {healthy}, {:.0} deliveries/s each",
@@ -232,7 +234,7 @@ pub async fn backlog(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     let hits_before = rig.rx.failed_hits();
     rig.server.stop().await;
     let t = Instant::now();
-    rig.server = Server::start(&rig.db).await?;
+    rig.server = Server::start_binary(&args.server_exe()?, &rig.db).await?;
     let api = Api::new(&rig.server.base);
     while !api.ready().await {
         tokio::time::sleep(Duration::from_millis(5)).await;
