@@ -90,7 +90,8 @@ impl DispatchHandle {
     }
 
     /// Queues jobs claimed for this node; never blocks. Jobs that do not fit
-    /// get their claims released so the store scan sends them later.
+    /// get their claims released and the dispatcher is woken to scan for
+    /// them once they are (not left for the next periodic scan).
     pub fn submit(&self, jobs: Vec<DispatchJob>) {
         let mut overflow: Vec<DeliveryId> = Vec::new();
         for job in jobs {
@@ -103,11 +104,12 @@ impl DispatchHandle {
         }
         if !overflow.is_empty() {
             tracing::debug!(count = overflow.len(), "ready queue full; releasing claims");
+            let wake = self.inner.wake.clone();
             spawn_release(
                 &self.inner.tracker,
                 self.inner.store.clone(),
                 overflow,
-                || {},
+                move || wake.notify_one(),
             );
         }
     }

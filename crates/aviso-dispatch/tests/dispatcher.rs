@@ -220,17 +220,23 @@ async fn max_in_flight_is_never_exceeded() {
 }
 
 #[tokio::test]
-async fn jobs_overflowing_the_ready_queue_are_claimed_later_by_the_scan() {
+async fn jobs_overflowing_the_ready_queue_are_claimed_by_a_woken_scan() {
     let rx = Receiver::start().await;
     let ep = endpoint(&rx.url("/"), DeliveryPolicy::default());
     let store = FakeStore::with_endpoint(&ep);
+    // No periodic scan within the test: the overflow must wake one.
     let d = Running::start(
         &store,
         DispatcherConfig {
             ready_queue: 2,
+            scan_interval: Duration::from_secs(3600),
             ..config()
         },
     );
+    wait_for(5, "the start-up scan", || {
+        store.state.lock().unwrap().scans == 1
+    })
+    .await;
     let jobs = published(&store, &ep, 6);
     // The test runtime is single-threaded, so the dispatcher cannot drain the
     // queue while `submit` runs: 2 fit, 4 overflow.

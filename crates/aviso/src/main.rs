@@ -130,8 +130,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     init_logs(cfg.log_format);
     let store = server::open_store(&cfg).await?;
     let generated = server::bootstrap_admin(&cfg, store.as_ref()).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
+    let listener = server::listen(cfg.listen)
         .with_context(|| format!("cannot listen on {} (config key `listen`)", cfg.listen))?;
     let addr = listener.local_addr()?;
     println!(

@@ -13,6 +13,28 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Connections the kernel queues for `accept` before it drops new ones.
+///
+/// Tokio's `TcpListener::bind` asks for 128; a burst of more (a sender's
+/// pool opening connections at once) then loses SYNs, which TCP resends only
+/// after a second: a 1 s stall for every request waiting on them. Linux caps
+/// the value at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A TCP listener on `addr` with [`LISTEN_BACKLOG`].
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart may reuse a port in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Opens the database and applies migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let opts = aviso_store::OpenOptions {
@@ -248,4 +270,30 @@ pub async fn run(
         }
     }
     served.map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 300 clients connecting at once all get through while nothing accepts:
+    /// the kernel queues them. With Tokio's default backlog of 128 the rest
+    /// would have their SYNs dropped and wait for a resend (and, with nothing
+    /// accepting, never connect).
+    #[tokio::test]
+    async fn a_burst_of_connections_is_queued_not_dropped() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            connects.spawn(tokio::net::TcpStream::connect(addr));
+        }
+        let streams = tokio::time::timeout(Duration::from_secs(10), connects.join_all())
+            .await
+            .expect("every connection queued by the kernel");
+        assert!(streams.iter().all(Result::is_ok));
+        for _ in 0..300 {
+            listener.accept().await.unwrap();
+        }
+    }
 }

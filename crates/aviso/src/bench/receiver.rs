@@ -90,7 +90,8 @@ impl Receiver {
     /// Binds a loopback port and serves `/ok/{i}` (200), `/fail/{i}` (500),
     /// `/slow/{i}` (200 after 2 s) and `/raw` (200, for the ceiling).
     pub async fn start(endpoints: usize) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // Aviso's pool opens its connections to every endpoint at once.
+        let listener = crate::server::listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr: SocketAddr = listener.local_addr()?;
         let r = Self {
             inner: Arc::new(Mutex::new(Inner::new(endpoints))),
