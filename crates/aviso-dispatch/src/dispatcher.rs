@@ -42,7 +42,7 @@ impl Dispatcher {
         let sender = Sender::new(cfg.sender.clone())?;
         let (ready_tx, ready_rx) = mpsc::channel(cfg.ready_queue.max(1));
         let (invalidate_tx, invalidate_rx) = mpsc::unbounded_channel();
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::default());
         let handle = DispatchHandle {
             inner: Arc::new(Inner {
                 node_id: cfg.node_id.clone(),
@@ -68,6 +68,18 @@ impl Dispatcher {
     }
 }
 
+/// How a [`DispatchHandle`] wakes the dispatcher. Each is one stored
+/// permit, so wake-ups in a burst cost one scan.
+#[derive(Default)]
+pub(crate) struct Wake {
+    /// Something became due: scan now.
+    pub(crate) now: Notify,
+    /// Jobs overflowed the ready queue and their claims are released: scan
+    /// once the queue is empty. Scanning at every overflow would, under a
+    /// sustained overload, scan back to back for work that has no room.
+    pub(crate) shed: Notify,
+}
+
 /// Feeds the running dispatcher; cheap to clone.
 #[derive(Clone)]
 pub struct DispatchHandle {
@@ -77,7 +89,7 @@ pub struct DispatchHandle {
 struct Inner {
     node_id: String,
     ready_tx: mpsc::Sender<DispatchJob>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     invalidate_tx: mpsc::UnboundedSender<EndpointId>,
     store: Arc<dyn Store>,
     tracker: TaskTracker,
@@ -90,8 +102,8 @@ impl DispatchHandle {
     }
 
     /// Queues jobs claimed for this node; never blocks. Jobs that do not fit
-    /// get their claims released and the dispatcher is woken to scan for
-    /// them once they are (not left for the next periodic scan).
+    /// get their claims released, and the dispatcher scans for them once it
+    /// has drained its queue (not only at its next periodic scan).
     pub fn submit(&self, jobs: Vec<DispatchJob>) {
         let mut overflow: Vec<DeliveryId> = Vec::new();
         for job in jobs {
@@ -109,14 +121,14 @@ impl DispatchHandle {
                 &self.inner.tracker,
                 self.inner.store.clone(),
                 overflow,
-                move || wake.notify_one(),
+                move || wake.shed.notify_one(),
             );
         }
     }
 
     /// Something became due (a resend, a replay): scan the store now.
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.wake.now.notify_one();
     }
 
     /// An endpoint was updated or deleted: drop its cached configuration.

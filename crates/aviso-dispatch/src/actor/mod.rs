@@ -4,7 +4,7 @@
 
 use crate::config::DispatcherConfig;
 use crate::decision::{decide, next_try, stop_reason};
-use crate::dispatcher::spawn_release;
+use crate::dispatcher::{spawn_release, Wake};
 use crate::health::Health;
 use crate::lanes::{Lanes, Started};
 use crate::outcomes::{self, Write};
@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -80,7 +80,7 @@ pub(crate) struct Actor {
     ready_rx: mpsc::Receiver<DispatchJob>,
     ready_open: bool,
     invalidate_rx: mpsc::UnboundedReceiver<EndpointId>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
     outcome_tx: Option<mpsc::Sender<Write>>,
@@ -113,7 +113,7 @@ impl Actor {
         tracker: TaskTracker,
         ready_rx: mpsc::Receiver<DispatchJob>,
         invalidate_rx: mpsc::UnboundedReceiver<EndpointId>,
-        wake: Arc<Notify>,
+        wake: Arc<Wake>,
     ) -> Self {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = mpsc::channel(cfg.outcome_batch.max(1) * 4);
@@ -177,7 +177,7 @@ impl Actor {
                 _ = self.cancel.cancelled() => break,
                 Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
                 Some(id) = self.invalidate_rx.recv() => self.invalidate(id),
-                _ = self.wake.notified() => self.request_scan(),
+                _ = self.wake.now.notified() => self.request_scan(),
                 _ = tick.tick() => self.request_scan(),
                 _ = sample.tick() => self.gauges().report(),
                 _ = timer, if next_timer.is_some() => self.fire_timers(),
@@ -188,6 +188,7 @@ impl Actor {
                         self.route(job);
                     }
                 }
+                _ = self.wake.shed.notified(), if self.ready_rx.is_empty() => self.request_scan(),
             }
             if self.lanes.take_reopened() {
                 self.request_scan();
