@@ -7,6 +7,7 @@ use crate::sender::Sender;
 use aviso_core::{DeliveryId, EndpointId};
 use aviso_store::{DispatchJob, Store};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Notify};
@@ -68,16 +69,44 @@ impl Dispatcher {
     }
 }
 
-/// How a [`DispatchHandle`] wakes the dispatcher. Each is one stored
-/// permit, so wake-ups in a burst cost one scan.
+/// How a [`DispatchHandle`] wakes the dispatcher: one stored permit, so a
+/// burst of wake-ups costs one scan, and what each asked for.
 #[derive(Default)]
 pub(crate) struct Wake {
-    /// Something became due: scan now.
-    pub(crate) now: Notify,
+    notify: Notify,
+    /// Something became due (a resend, a replay): scan now.
+    due: AtomicBool,
     /// Jobs overflowed the ready queue and their claims are released: scan
     /// once the queue is empty. Scanning at every overflow would, under a
     /// sustained overload, scan back to back for work that has no room.
-    pub(crate) shed: Notify,
+    shed: AtomicBool,
+}
+
+impl Wake {
+    fn due(&self) {
+        self.due.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    fn shed(&self) {
+        self.shed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Waits for a wake-up.
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    /// Whether a scan was asked for now; clears the request.
+    pub(crate) fn take_due(&self) -> bool {
+        self.due.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether shed jobs wait for a scan; clears the request.
+    pub(crate) fn take_shed(&self) -> bool {
+        self.shed.load(Ordering::Relaxed) && self.shed.swap(false, Ordering::AcqRel)
+    }
 }
 
 /// Feeds the running dispatcher; cheap to clone.
@@ -121,14 +150,14 @@ impl DispatchHandle {
                 &self.inner.tracker,
                 self.inner.store.clone(),
                 overflow,
-                move || wake.shed.notify_one(),
+                move || wake.shed(),
             );
         }
     }
 
     /// Something became due (a resend, a replay): scan the store now.
     pub fn wake(&self) {
-        self.inner.wake.now.notify_one();
+        self.inner.wake.due();
     }
 
     /// An endpoint was updated or deleted: drop its cached configuration.

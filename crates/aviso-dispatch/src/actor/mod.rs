@@ -177,7 +177,11 @@ impl Actor {
                 _ = self.cancel.cancelled() => break,
                 Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
                 Some(id) = self.invalidate_rx.recv() => self.invalidate(id),
-                _ = self.wake.now.notified() => self.request_scan(),
+                _ = self.wake.notified() => {
+                    if self.wake.take_due() {
+                        self.request_scan();
+                    }
+                }
                 _ = tick.tick() => self.request_scan(),
                 _ = sample.tick() => self.gauges().report(),
                 _ = timer, if next_timer.is_some() => self.fire_timers(),
@@ -188,9 +192,11 @@ impl Actor {
                         self.route(job);
                     }
                 }
-                _ = self.wake.shed.notified(), if self.ready_rx.is_empty() => self.request_scan(),
             }
             if self.lanes.take_reopened() {
+                self.request_scan();
+            }
+            if self.ready_rx.is_empty() && self.wake.take_shed() {
                 self.request_scan();
             }
             if !self.to_release.is_empty() {
